@@ -1,0 +1,81 @@
+"""Exceptions raised by django_tasks_fs.
+
+::
+
+    TaskFsError                      base class, do not raise directly
+    ├── PayloadError (InvalidTask)   args / kwargs / return value cannot be stored
+    │   ├── NotJSONSerializable      a value is not plain JSON
+    │   └── PayloadTooLarge          the document would pass Firestore's 1 MiB limit
+    ├── ExecutionNotFound (TaskResultDoesNotExist)
+    ├── ScheduleNotFound
+    ├── ClaimRefused                 a lease could not be won; ``reason`` says why
+    └── LeaseLost                    a lease holder lost its lease (cancel, takeover, finish)
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+
+if TYPE_CHECKING:
+    from .store.documents import TaskExecution
+
+
+class TaskFsError(Exception):
+    """Base class for django_tasks_fs errors. Do not raise directly."""
+
+
+class PayloadError(TaskFsError, InvalidTask):
+    """Task arguments or a return value cannot be stored."""
+
+
+class NotJSONSerializable(PayloadError, TypeError):
+    """A value is not plain JSON (dict with str keys, list, str, int, finite float, bool, None)."""
+
+
+class PayloadTooLarge(PayloadError, ValueError):
+    """The execution document would exceed Firestore's 1 MiB document limit."""
+
+
+class ExecutionNotFound(TaskFsError, TaskResultDoesNotExist):
+    """No execution document has this id."""
+
+
+class ScheduleNotFound(TaskFsError, LookupError):
+    """No scheduled task has this name."""
+
+
+class ClaimReason(enum.StrEnum):
+    """Why a claim was refused."""
+
+    NOT_FOUND = "not_found"
+    FINISHED = "finished"
+    LEASE_HELD = "lease_held"
+    NOT_DUE = "not_due"
+    RUN_ONCE_ATTEMPTED = "run_once_attempted"
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    CANCELLED = "cancelled"
+
+
+class ClaimRefused(TaskFsError):
+    """The lease on an execution could not be won."""
+
+    def __init__(self, reason: ClaimReason, execution: TaskExecution | None = None) -> None:
+        self.reason = reason
+        self.execution = execution
+        execution_id = execution.id if execution is not None else "?"
+        super().__init__(f"Claim of execution {execution_id!r} refused: {reason.value}")
+
+
+class LeaseLost(TaskFsError):
+    """This worker no longer holds the lease; its writes are refused."""
+
+
+class TaskCancelledError(TaskFsError):
+    """The task was cancelled; raised inside a task that is cancelled forcefully."""
+
+
+class WorkerLost(TaskFsError):
+    """Recorded when an attempt's lease expired without a result (its worker died)."""

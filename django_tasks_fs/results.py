@@ -1,0 +1,106 @@
+"""Build ``django.tasks.TaskResult`` objects from execution documents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.tasks import Task, TaskResult
+from django.tasks.base import TaskError
+from django.utils.module_loading import import_string
+
+from .exceptions import TaskFsError
+from .store.documents import TaskExecution
+
+
+class TaskNotImportable(TaskFsError, ImportError):
+    """An execution names a task path that does not import to a ``@task``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FirestoreTaskResult(TaskResult):
+    """A TaskResult whose ``attempts`` comes from the stored counter.
+
+    Django derives attempts from ``len(worker_ids)``; ours is a capped history, so the
+    explicit counter stays right after any number of attempts.
+    """
+
+    attempt_count: int = field(default=0, repr=False)
+
+    @property
+    def attempts(self) -> int:
+        return self.attempt_count
+
+    def refresh(self) -> None:
+        """Reload from Firestore, including the attempt counter."""
+        _copy_state(self.task.get_backend().get_result(self.id), self)
+
+    async def arefresh(self) -> None:
+        """Reload from Firestore, including the attempt counter."""
+        _copy_state(await self.task.get_backend().aget_result(self.id), self)
+
+
+_REFRESHED = (
+    "status",
+    "enqueued_at",
+    "started_at",
+    "finished_at",
+    "last_attempted_at",
+    "errors",
+    "worker_ids",
+    "_return_value",
+    "attempt_count",
+)
+
+
+def _copy_state(source: TaskResult, target: TaskResult) -> None:
+    # TaskResult is frozen; this module is the one place that writes its fields.
+    for name in _REFRESHED:
+        object.__setattr__(target, name, getattr(source, name))
+
+
+def load_task(task_path: str) -> Task:
+    """Import the ``@task`` at ``task_path``; raise TaskNotImportable with the reason."""
+    try:
+        found = import_string(task_path)
+    except ImportError as exc:
+        raise TaskNotImportable(f"Task {task_path!r} cannot be imported: {exc}") from exc
+    if not isinstance(found, Task):
+        raise TaskNotImportable(f"{task_path!r} is a {type(found).__name__}, not a @task.")
+    return found
+
+
+def to_task_result(execution: TaskExecution, task: Task | None = None) -> FirestoreTaskResult:
+    """The TaskResult view of ``execution`` (its task imported from ``task_path``)."""
+    task = task if task is not None else load_task(execution.task_path)
+    task = task.using(
+        priority=execution.priority,
+        queue_name=execution.queue_name,
+        backend=execution.backend,
+        run_after=execution.run_after,
+    )
+    result = FirestoreTaskResult(
+        task=task,
+        id=execution.id,
+        status=execution.status,
+        enqueued_at=execution.enqueued_at,
+        started_at=execution.started_at,
+        finished_at=execution.finished_at,
+        last_attempted_at=execution.last_attempted_at,
+        args=execution.args,
+        kwargs=execution.kwargs,
+        backend=execution.backend,
+        errors=[
+            TaskError(exception_class_path=e.exception_class_path, traceback=e.traceback)
+            for e in execution.errors
+        ],
+        worker_ids=list(execution.worker_ids),
+        attempt_count=execution.attempts,
+    )
+    set_return_value(result, execution.return_value)
+    return result
+
+
+def set_return_value(result: TaskResult, value: Any) -> None:
+    """Set the (init=False) return value of a TaskResult."""
+    object.__setattr__(result, "_return_value", value)

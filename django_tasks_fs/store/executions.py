@@ -1,0 +1,356 @@
+"""Execution documents in Firestore: create, claim, heartbeat, finish, cancel, query.
+
+Every change is a single-document compare-and-set on the document's update time
+(``update(..., option=write_option(last_update_time=...))``), retried with a fresh read
+when another writer got there first. Read-write transactions livelock on the emulator
+and are not needed for one document (see docs/explanation/data-model.md).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.tasks import TaskResultStatus
+from google.api_core.exceptions import FailedPrecondition, NotFound
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from ..exceptions import ClaimRefused, ExecutionNotFound, TaskFsError
+from . import transitions
+from .client import ServerClock, StoreSettings, get_client
+from .codec import ensure_fits
+from .documents import DispatchState, ErrorEntry, Lease, TaskExecution
+from .transitions import CancelOutcome
+
+#: A compare-and-set gives up after this many lost races in a row.
+MAX_CAS_ATTEMPTS = 50
+#: Firestore's limit for values in an ``in`` filter.
+MAX_IN_VALUES = 30
+
+
+class ContentionError(TaskFsError):
+    """A compare-and-set kept losing races; the document is being written too often."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionFilter:
+    """Equality filters for listing executions; None means any."""
+
+    status: TaskResultStatus | None = None
+    backend: str | None = None
+    queue_name: str | None = None
+    task_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Page:
+    """One page of a listing, newest first, and the cursor for the next one."""
+
+    items: list[TaskExecution]
+    next_cursor: str | None  #: the id of the last item, or None on the last page
+
+
+Step = Callable[[TaskExecution, datetime], TaskExecution]
+
+
+def new_execution_id() -> str:
+    """A random, URL-safe id (also a valid Cloud Tasks task id)."""
+    return secrets.token_hex(16)
+
+
+def new_lease_owner(worker_id: str) -> str:
+    return f"{worker_id}:{secrets.token_hex(8)}"
+
+
+class ExecutionStore:
+    """Task executions of one Firestore database and collection prefix."""
+
+    def __init__(self, settings: StoreSettings) -> None:
+        self.settings = settings
+        self.clock = ServerClock()
+
+    @property
+    def client(self) -> firestore.Client:
+        return get_client(self.settings)
+
+    @property
+    def collection(self) -> firestore.CollectionReference:
+        return self.client.collection(self.settings.executions_collection)
+
+    def _ref(self, execution_id: str) -> firestore.DocumentReference:
+        if not execution_id or "/" in execution_id or execution_id in {".", ".."}:
+            raise ExecutionNotFound(f"No task execution with id {execution_id!r}.")
+        return self.collection.document(execution_id)
+
+    def _from_snapshot(self, snapshot: firestore.DocumentSnapshot) -> TaskExecution:
+        data = snapshot.to_dict()
+        assert data is not None
+        return TaskExecution.from_document(snapshot.id, data, snapshot.update_time)
+
+    # -- single documents ------------------------------------------------------------
+
+    def create(self, execution: TaskExecution) -> TaskExecution:
+        """Write a new execution (one write); raise PayloadTooLarge before writing."""
+        ref = self._ref(execution.id)
+        data = execution.to_document()
+        ensure_fits(ref.path, data, what="The task's arguments")
+        result = ref.create(data)
+        self.clock.observe(result.update_time)
+        return execution.evolve(update_time=result.update_time)
+
+    def get(self, execution_id: str) -> TaskExecution:
+        """Read one execution; raise ExecutionNotFound."""
+        return self._read(self._ref(execution_id))[0]
+
+    def delete(self, execution_id: str) -> None:
+        self._ref(execution_id).delete()
+
+    def _read(self, ref: firestore.DocumentReference) -> tuple[TaskExecution, datetime]:
+        snapshot = ref.get()
+        if not snapshot.exists:
+            raise ExecutionNotFound(f"No task execution with id {ref.id!r}.")
+        return self._from_snapshot(snapshot), self.clock.observe(snapshot.read_time)
+
+    def _write(
+        self, ref: firestore.DocumentReference, before: TaskExecution, after: TaskExecution
+    ) -> TaskExecution:
+        old, new = before.to_document(), after.to_document()
+        changes = {key: value for key, value in new.items() if old.get(key) != value}
+        if not changes:
+            return before
+        if "return_value" in changes:
+            ensure_fits(ref.path, new, what="The task's return value")
+        assert before.update_time is not None
+        option = self.client.write_option(last_update_time=before.update_time)
+        try:
+            result = ref.update(changes, option=option)
+        except NotFound:
+            raise ExecutionNotFound(f"No task execution with id {ref.id!r}.") from None
+        self.clock.observe(result.update_time)
+        return after.evolve(update_time=result.update_time)
+
+    def _compare_and_set(
+        self, execution_id: str, step: Step, *, known: TaskExecution | None = None
+    ) -> TaskExecution:
+        """Apply ``step`` to the current version and write it only if nobody wrote since.
+
+        ``known`` (a version already read, with its update time) saves the first read.
+        ``step`` may raise to refuse; it is called again after every lost race.
+        """
+        ref = self._ref(execution_id)
+        current = known if known is not None and known.update_time is not None else None
+        for _ in range(MAX_CAS_ATTEMPTS):
+            if current is None:
+                current, now = self._read(ref)
+            else:
+                now = self.clock.now()
+            after = step(current, now)
+            try:
+                return self._write(ref, current, after)
+            except FailedPrecondition:
+                current = None
+        raise ContentionError(
+            f"Gave up on execution {execution_id!r} after {MAX_CAS_ATTEMPTS} write conflicts."
+        )
+
+    # -- the attempt lifecycle ---------------------------------------------------------
+
+    def claim(
+        self,
+        execution_id: str,
+        *,
+        worker_id: str,
+        lease_duration: timedelta,
+        known: TaskExecution | None = None,
+        max_attempts: int | None = None,
+    ) -> Lease:
+        """Win the lease for a new attempt; raise ClaimRefused with the reason otherwise.
+
+        ``max_attempts`` overrides the stored limit (e.g. from a Cloud Tasks queue's
+        retry config); 0 means unlimited, None keeps the stored limit. A refusal that ends the execution (run_once, exhausted,
+        cancelled) writes it as FAILED first, so nothing stays RUNNING.
+        """
+        owner = new_lease_owner(worker_id)
+        refusal: list[ClaimRefused] = []
+
+        def step(current: TaskExecution, now: datetime) -> TaskExecution:
+            refusal.clear()
+            if max_attempts is not None:
+                current = current.evolve(max_attempts=max_attempts or None)
+            try:
+                return transitions.claim(
+                    current,
+                    self.settings,
+                    owner=owner,
+                    worker_id=worker_id,
+                    now=now,
+                    lease_duration=lease_duration,
+                )
+            except ClaimRefused as exc:
+                if exc.execution is None or not exc.execution.is_finished or current.is_finished:
+                    raise
+                refusal.append(exc)  # persist the FAILED state, then refuse
+                return exc.execution
+
+        written = self._compare_and_set(execution_id, step, known=known)
+        if refusal:
+            raise ClaimRefused(refusal[0].reason, written)
+        return Lease(owner=owner, execution=written)
+
+    def _as_owner(self, lease: Lease, step: Step) -> TaskExecution:
+        """Write as the lease holder: one conditional write, or LeaseLost."""
+        return self._compare_and_set(lease.execution_id, step, known=lease.execution)
+
+    def renew(self, lease: Lease, *, lease_duration: timedelta) -> Lease:
+        """Extend the lease (heartbeat); the new Lease reports any cancel request."""
+        written = self._as_owner(
+            lease,
+            lambda current, now: transitions.renew(
+                current, owner=lease.owner, now=now, lease_duration=lease_duration
+            ),
+        )
+        return Lease(owner=lease.owner, execution=written)
+
+    def succeed(self, lease: Lease, return_value: Any) -> TaskExecution:
+        """Record success; raise LeaseLost (nothing written) if the lease is gone."""
+        return self._as_owner(
+            lease,
+            lambda current, now: transitions.succeed(
+                current, self.settings, owner=lease.owner, now=now, return_value=return_value
+            ),
+        )
+
+    def fail(
+        self, lease: Lease, error: ErrorEntry, *, retryable: bool, retry_at: datetime | None = None
+    ) -> TaskExecution:
+        """Record a failed attempt: READY for another one when allowed, else FAILED."""
+        return self._as_owner(
+            lease,
+            lambda current, now: transitions.fail(
+                current,
+                self.settings,
+                owner=lease.owner,
+                now=now,
+                error=error,
+                retryable=retryable,
+                retry_at=retry_at,
+            ),
+        )
+
+    def release(self, lease: Lease) -> TaskExecution:
+        """Hand an unfinished attempt back as READY (graceful shutdown), uncounted."""
+        return self._as_owner(
+            lease, lambda current, now: transitions.release(current, owner=lease.owner)
+        )
+
+    def cancel(
+        self, execution_id: str, *, force: bool = False
+    ) -> tuple[TaskExecution, CancelOutcome]:
+        """Cancel: finished executions are left alone; running ones are asked to stop."""
+        outcome: list[CancelOutcome] = []
+
+        def step(current: TaskExecution, now: datetime) -> TaskExecution:
+            after, result = transitions.cancel(current, self.settings, now=now, force=force)
+            outcome[:] = [result]
+            return after
+
+        written = self._compare_and_set(execution_id, step)
+        return written, outcome[0]
+
+    def set_dispatch(
+        self, execution_id: str, state: DispatchState, *, error: str | None = None, **names: str
+    ) -> TaskExecution:
+        """Record the dispatch outcome (and Cloud resource names) of an execution."""
+        allowed = {"cloud_task_name", "cloud_run_execution"}
+        if not set(names) <= allowed:
+            raise TypeError(f"Unknown resource name fields: {sorted(set(names) - allowed)}")
+        return self._compare_and_set(
+            execution_id,
+            lambda current, now: current.evolve(
+                dispatch_state=state, dispatch_error=error, **names
+            ),
+        )
+
+    # -- queries -----------------------------------------------------------------------
+
+    def _where(self, query: Any, field: str, op: str, value: Any) -> Any:
+        return query.where(filter=FieldFilter(field, op, value))
+
+    def ready(
+        self,
+        *,
+        backend: str,
+        queues: Sequence[str] | None = None,
+        limit: int = 100,
+        now: datetime | None = None,
+    ) -> list[TaskExecution]:
+        """READY executions of ``backend`` that are due: highest priority first, then oldest."""
+        query = self._where(self.collection, "status", "==", str(TaskResultStatus.READY))
+        query = self._where(query, "backend", "==", backend)
+        if queues:
+            queue_list = sorted(set(queues))
+            if len(queue_list) > MAX_IN_VALUES:
+                raise ValueError(f"At most {MAX_IN_VALUES} queues can be polled at once.")
+            query = self._where(query, "queue_name", "in", queue_list)
+        query = self._where(query, "run_after", "<=", now or self.clock.now())
+        query = query.order_by("priority", direction=firestore.Query.DESCENDING)
+        query = query.order_by("run_after").limit(limit)
+        return [self._from_snapshot(s) for s in query.stream()]
+
+    def expired_leases(
+        self, *, backend: str, limit: int = 100, now: datetime | None = None
+    ) -> list[TaskExecution]:
+        """RUNNING executions of ``backend`` whose lease has expired (their worker died)."""
+        query = self._where(self.collection, "status", "==", str(TaskResultStatus.RUNNING))
+        query = self._where(query, "backend", "==", backend)
+        query = self._where(query, "lease_expires_at", "<=", now or self.clock.now())
+        query = query.order_by("lease_expires_at").limit(limit)
+        return [self._from_snapshot(s) for s in query.stream()]
+
+    def pending_dispatch(
+        self, *, backend: str, older_than: datetime, limit: int = 100
+    ) -> list[TaskExecution]:
+        """Executions written but not confirmed dispatched before ``older_than`` (for a sweeper)."""
+        query = self._where(self.collection, "dispatch_state", "==", str(DispatchState.PENDING))
+        query = self._where(query, "backend", "==", backend)
+        query = self._where(query, "enqueued_at", "<=", older_than)
+        query = query.order_by("enqueued_at").limit(limit)
+        return [self._from_snapshot(s) for s in query.stream()]
+
+    def _filtered(self, filters: ExecutionFilter) -> Any:
+        query: Any = self.collection
+        for field in ("status", "backend", "queue_name", "task_path"):
+            value = getattr(filters, field)
+            if value is not None:
+                query = self._where(query, field, "==", str(value))
+        return query
+
+    def page(
+        self, filters: ExecutionFilter | None = None, *, cursor: str | None = None, limit: int = 100
+    ) -> Page:
+        """One page of executions, newest enqueued first, resumable from ``cursor``."""
+        query = self._filtered(filters or ExecutionFilter())
+        query = query.order_by("enqueued_at", direction=firestore.Query.DESCENDING)
+        if cursor:
+            snapshot = self._ref(cursor).get()
+            if not snapshot.exists:
+                raise ExecutionNotFound(f"Cursor {cursor!r} names no execution.")
+            query = query.start_after(snapshot)
+        items = [self._from_snapshot(s) for s in query.limit(limit).stream()]
+        next_cursor = items[-1].id if len(items) == limit else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    def count(self, filters: ExecutionFilter | None = None) -> int:
+        """Number of matching executions (a Firestore aggregation, not a scan)."""
+        result = self._filtered(filters or ExecutionFilter()).count().get()
+        return int(result[0][0].value)
+
+    def get_many(self, execution_ids: Iterable[str]) -> list[TaskExecution]:
+        """Read several executions in one round trip; missing ids are skipped."""
+        refs = [self._ref(i) for i in execution_ids]
+        snapshots = self.client.get_all(refs)
+        return [self._from_snapshot(s) for s in snapshots if s.exists]

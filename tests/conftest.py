@@ -1,0 +1,108 @@
+"""Session-wide official Firestore emulator, and per-test isolated stores.
+
+Every test gets its own Google project id in the emulator, so tests never see each
+other's documents; the project's data is deleted through the emulator's REST reset
+endpoint afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from django_tasks_fs.store import (
+    ExecutionStore,
+    ScheduleStore,
+    StoreSettings,
+    TaskExecution,
+    new_execution_id,
+)
+from emulator.firestore import EmulatorNotFound, FirestoreEmulator
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirestoreEmulator]:
+    """The official Firestore emulator on 127.0.0.1 and a free port, for the whole session."""
+    log = tmp_path_factory.mktemp("firestore") / "emulator.log"
+    try:
+        emulator = FirestoreEmulator(log_path=log).start()
+    except EmulatorNotFound as exc:
+        pytest.fail(str(exc), pytrace=False)
+    previous = os.environ.get("FIRESTORE_EMULATOR_HOST")
+    os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host
+    yield emulator
+    emulator.stop()
+    if previous is None:
+        os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+    else:
+        os.environ["FIRESTORE_EMULATOR_HOST"] = previous
+
+
+@pytest.fixture
+def project_id(firestore_emulator: FirestoreEmulator) -> Iterator[str]:
+    """A fresh Google project id in the emulator, wiped after the test."""
+    project = f"test-{uuid.uuid4().hex[:12]}"
+    yield project
+    for database in ("(default)", "db-a", "db-b"):
+        firestore_emulator.reset(project, database)
+
+
+@pytest.fixture
+def store_settings(project_id: str) -> StoreSettings:
+    return StoreSettings(project=project_id, collection_prefix="t_")
+
+
+@pytest.fixture
+def executions(store_settings: StoreSettings) -> ExecutionStore:
+    return ExecutionStore(store_settings)
+
+
+@pytest.fixture
+def schedules(store_settings: StoreSettings) -> ScheduleStore:
+    return ScheduleStore(store_settings)
+
+
+ExecutionFactory = Callable[..., TaskExecution]
+
+
+@pytest.fixture
+def make_execution(executions: ExecutionStore) -> ExecutionFactory:
+    """Create an execution document (READY, due now) with ``overrides`` applied."""
+
+    def make(**overrides: Any) -> TaskExecution:
+        now = executions.clock.now()
+        values: dict[str, Any] = {
+            "id": new_execution_id(),
+            "task_path": "tests.tasks.noop",
+            "backend": "default",
+            "queue_name": "default",
+            "enqueued_at": now,
+            "run_after": now - timedelta(seconds=1),
+            "max_attempts": 3,
+        }
+        values.update(overrides)
+        return executions.create(TaskExecution(**values))
+
+    return make
+
+
+def wait_until(predicate: Callable[[], bool], *, timeout: float = 10.0) -> None:
+    """Poll ``predicate`` until it is true; fail the test at the deadline (no fixed sleeps)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    pytest.fail(f"condition not met within {timeout}s")
+
+
+def aware(dt: datetime) -> datetime:
+    assert dt.tzinfo is not None
+    return dt
