@@ -17,8 +17,9 @@ class TaskNotImportable(TaskFsError, ImportError):
     """An execution names a task path that does not import to a ``@task``."""
 
 
+# django-stubs declares TaskResult unfrozen; at runtime it is frozen, so ours must be too.
 @dataclass(frozen=True, slots=True, kw_only=True)
-class FirestoreTaskResult(TaskResult):
+class FirestoreTaskResult(TaskResult[Any, Any]):  # type: ignore[misc]
     """A TaskResult whose ``attempts`` comes from the stored counter.
 
     Django derives attempts from ``len(worker_ids)``; ours is a capped history, so the
@@ -53,13 +54,13 @@ _REFRESHED = (
 )
 
 
-def _copy_state(source: TaskResult, target: TaskResult) -> None:
+def _copy_state(source: TaskResult[Any, Any], target: TaskResult[Any, Any]) -> None:
     # TaskResult is frozen; this module is the one place that writes its fields.
     for name in _REFRESHED:
         object.__setattr__(target, name, getattr(source, name))
 
 
-def load_task(task_path: str) -> Task:
+def load_task(task_path: str) -> Task[Any, Any]:
     """Import the ``@task`` at ``task_path``; raise TaskNotImportable with the reason."""
     try:
         found = import_string(task_path)
@@ -70,7 +71,9 @@ def load_task(task_path: str) -> Task:
     return found
 
 
-def to_task_result(execution: TaskExecution, task: Task | None = None) -> FirestoreTaskResult:
+def to_task_result(
+    execution: TaskExecution, task: Task[Any, Any] | None = None
+) -> FirestoreTaskResult:
     """The TaskResult view of ``execution`` (its task imported from ``task_path``)."""
     task = task if task is not None else load_task(execution.task_path)
     task = task.using(
@@ -101,6 +104,6 @@ def to_task_result(execution: TaskExecution, task: Task | None = None) -> Firest
     return result
 
 
-def set_return_value(result: TaskResult, value: Any) -> None:
+def set_return_value(result: TaskResult[Any, Any], value: Any) -> None:
     """Set the (init=False) return value of a TaskResult."""
     object.__setattr__(result, "_return_value", value)

@@ -86,7 +86,7 @@ class ExecutionStore:
             raise ExecutionNotFound(f"No task execution with id {execution_id!r}.")
         return self.collection.document(execution_id)
 
-    def _from_snapshot(self, snapshot: firestore.DocumentSnapshot) -> TaskExecution:
+    def _from_snapshot(self, snapshot: Any) -> TaskExecution:
         data = snapshot.to_dict()
         assert data is not None
         return TaskExecution.from_document(snapshot.id, data, snapshot.update_time)

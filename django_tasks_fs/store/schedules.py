@@ -134,7 +134,8 @@ class ScheduleStore:
         """Enqueue ``execution`` for ``slot`` unless that slot was already reserved.
 
         One batch: create the reservation, create the execution, record the firing on
-        the schedule. Returns False (and writes nothing) for a slot already taken.
+        the schedule. Returns False (and writes nothing) for a slot already taken;
+        raises ScheduleNotFound (and writes nothing) if the schedule was deleted.
         """
         slots = self.client.collection(self.settings.slots_collection)
         executions = self.client.collection(self.settings.executions_collection)
@@ -162,6 +163,8 @@ class ScheduleStore:
             batch.commit()
         except (AlreadyExists, Conflict):
             return False
+        except NotFound:
+            raise ScheduleNotFound(f"No scheduled task named {schedule.name!r}.") from None
         return True
 
     def slot_execution_id(self, name: str, slot: datetime) -> str | None:

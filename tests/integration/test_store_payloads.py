@@ -77,4 +77,6 @@ def test_oversized_return_value_is_refused_and_the_lease_kept(
 def _err() -> Any:
     from django_tasks_fs.store import ErrorEntry
 
-    return ErrorEntry(exception_class_path="django_tasks_fs.exceptions.PayloadTooLarge", traceback="")
+    return ErrorEntry(
+        exception_class_path="django_tasks_fs.exceptions.PayloadTooLarge", traceback=""
+    )

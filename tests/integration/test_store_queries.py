@@ -72,7 +72,9 @@ def test_pending_dispatch(executions: ExecutionStore, make_execution: ExecutionF
         pending.id
     ]
     executions.set_dispatch(
-        pending.id, DispatchState.DISPATCHED, cloud_task_name="projects/p/locations/l/queues/q/tasks/t"
+        pending.id,
+        DispatchState.DISPATCHED,
+        cloud_task_name="projects/p/locations/l/queues/q/tasks/t",
     )
     assert executions.pending_dispatch(backend="default", older_than=cutoff) == []
     assert executions.get(pending.id).cloud_task_name == "projects/p/locations/l/queues/q/tasks/t"
@@ -104,7 +106,9 @@ def test_pages_walk_every_execution_newest_first_with_filters(
 
     echo_filter = ExecutionFilter(task_path="tests.tasks.echo", status=TaskResultStatus.READY)
     echo = executions.page(echo_filter, limit=100)
-    assert [e.id for e in echo.items] == [e.id for e in reversed(made) if e.task_path.endswith("echo")]
+    assert [e.id for e in echo.items] == [
+        e.id for e in reversed(made) if e.task_path.endswith("echo")
+    ]
     assert executions.count(echo_filter) == 9
     assert executions.count() == 25
     assert executions.count(ExecutionFilter(status=TaskResultStatus.RUNNING)) == 0
@@ -123,8 +127,12 @@ def test_named_databases_are_isolated(project_id: str) -> None:
     now = store_a.clock.now()
     execution = store_a.create(
         TaskExecution(
-            id=new_execution_id(), task_path="tests.tasks.noop", backend="default",
-            queue_name="default", enqueued_at=now, run_after=now,
+            id=new_execution_id(),
+            task_path="tests.tasks.noop",
+            backend="default",
+            queue_name="default",
+            enqueued_at=now,
+            run_after=now,
         )
     )
     assert store_a.get(execution.id) == execution
@@ -141,8 +149,12 @@ def test_collection_prefix_isolates_apps_in_one_database(project_id: str) -> Non
     now = one.clock.now()
     one.create(
         TaskExecution(
-            id="same-id", task_path="tests.tasks.noop", backend="default",
-            queue_name="default", enqueued_at=now, run_after=now,
+            id="same-id",
+            task_path="tests.tasks.noop",
+            backend="default",
+            queue_name="default",
+            enqueued_at=now,
+            run_after=now,
         )
     )
     assert one.count() == 1

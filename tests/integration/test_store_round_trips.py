@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,11 +12,18 @@ from django_tasks_fs.store import ExecutionStore
 from tests.conftest import ExecutionFactory
 
 #: The Firestore RPCs the Python client makes (GAPIC method names).
-RPCS = ("batch_get_documents", "commit", "run_query", "run_aggregation_query", "begin_transaction", "rollback")
+RPCS = (
+    "batch_get_documents",
+    "commit",
+    "run_query",
+    "run_aggregation_query",
+    "begin_transaction",
+    "rollback",
+)
 
 
 @pytest.fixture
-def rpcs(executions: ExecutionStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
+def rpcs(executions: ExecutionStore, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """Count every RPC the store's Firestore client sends."""
     counts: Counter[str] = Counter()
     api = executions.client._firestore_api
@@ -29,7 +35,7 @@ def rpcs(executions: ExecutionStore, monkeypatch: pytest.MonkeyPatch) -> Iterato
             return _original(*args, **kwargs)
 
         monkeypatch.setattr(api, name, counted)
-    yield counts
+    return counts
 
 
 def test_create_claim_finish_round_trips(

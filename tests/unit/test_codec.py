@@ -27,8 +27,9 @@ json_values = st.recursive(
     | st.integers(min_value=2**63, max_value=2**200)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
     max_leaves=40,
 )
 
@@ -58,10 +59,19 @@ def test_deep_nesting_and_big_ints_and_unicode() -> None:
     deep: Any = "leaf"
     for _ in range(MAX_NESTING_DEPTH - 1):
         deep = [deep]
-    value = {"deep": deep, "big": 2**200, "neg": -(2**64), "text": "héllo ☃ 𝄞 \u0000", "lone": "\ud800"}
+    value = {
+        "deep": deep,
+        "big": 2**200,
+        "neg": -(2**64),
+        "text": "héllo ☃ 𝄞 \u0000",
+        "lone": "\ud800",
+    }
     decoded = decode_json(encode_json(value, where="kwargs"))
     assert decoded == value
-    assert same({k: v for k, v in decoded.items() if k != "deep"}, {k: v for k, v in value.items() if k != "deep"})
+    assert same(
+        {k: v for k, v in decoded.items() if k != "deep"},
+        {k: v for k, v in value.items() if k != "deep"},
+    )
 
 
 def test_tuples_become_lists_like_django() -> None:
@@ -96,12 +106,17 @@ def test_too_deep_is_refused() -> None:
 def test_document_size_follows_firestore_rules() -> None:
     # 'c/d': name = (1+1)+(1+1)+16 = 20; field 'a'(2) + string 'xyz'(4) = 6; +32.
     assert document_size("c/d", {"a": "xyz"}) == 20 + 6 + 32
-    assert document_size("c/d", {"n": 1, "b": True, "z": None, "l": [1, 2.0]}) == 20 + 2 + 8 + 2 + 1 + 2 + 1 + 2 + 16 + 32
+    assert (
+        document_size("c/d", {"n": 1, "b": True, "z": None, "l": [1, 2.0]})
+        == 20 + 2 + 8 + 2 + 1 + 2 + 1 + 2 + 16 + 32
+    )
 
 
 def test_ensure_fits_names_the_problem() -> None:
     ensure_fits("c/d", {"args": "x" * (MAX_DOCUMENT_BYTES - 100)}, what="The task's arguments")
-    with pytest.raises(PayloadTooLarge, match=r"The task's arguments is too large.*1,048,576-byte limit"):
+    with pytest.raises(
+        PayloadTooLarge, match=r"The task's arguments is too large.*1,048,576-byte limit"
+    ):
         ensure_fits("c/d", {"args": "x" * MAX_DOCUMENT_BYTES}, what="The task's arguments")
 
 

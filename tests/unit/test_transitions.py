@@ -1,0 +1,186 @@
+"""The execution state machine, without Firestore."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.tasks import TaskResultStatus
+
+from django_tasks_fs.exceptions import ClaimReason, ClaimRefused, LeaseLost
+from django_tasks_fs.store import ErrorEntry, StoreSettings, TaskExecution, transitions
+from django_tasks_fs.store.history import append_error, append_worker
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=30)
+SETTINGS = StoreSettings(max_history_entries=3, max_history_bytes=10_000)
+ERROR = ErrorEntry(exception_class_path="builtins.ValueError", traceback="tb")
+
+
+def execution(**changes: object) -> TaskExecution:
+    base = TaskExecution(
+        id="e1",
+        task_path="t.x",
+        backend="default",
+        queue_name="default",
+        enqueued_at=NOW - timedelta(minutes=1),
+        run_after=NOW - timedelta(minutes=1),
+    )
+    return base.evolve(**changes)
+
+
+def claimed(current: TaskExecution, owner: str = "o1", now: datetime = NOW) -> TaskExecution:
+    return transitions.claim(
+        current, SETTINGS, owner=owner, worker_id=owner, now=now, lease_duration=LEASE
+    )
+
+
+def test_claim_sets_the_lease_and_counts_the_attempt() -> None:
+    after = claimed(execution())
+    assert after.status == TaskResultStatus.RUNNING
+    assert after.attempts == 1
+    assert after.lease_owner == "o1"
+    assert after.lease_expires_at == NOW + LEASE
+    assert after.started_at == NOW
+
+
+def test_started_at_is_kept_across_attempts() -> None:
+    first = claimed(execution(max_attempts=3))
+    again = transitions.fail(first, SETTINGS, owner="o1", now=NOW, error=ERROR, retryable=True)
+    later = NOW + timedelta(minutes=5)
+    second = claimed(again, owner="o2", now=later)
+    assert second.started_at == NOW
+    assert second.last_attempted_at == later
+    assert second.attempts == 2
+
+
+@pytest.mark.parametrize(
+    ("state", "reason"),
+    [
+        ({"status": TaskResultStatus.SUCCESSFUL}, ClaimReason.FINISHED),
+        ({"status": TaskResultStatus.FAILED}, ClaimReason.FINISHED),
+        (
+            {
+                "status": TaskResultStatus.RUNNING,
+                "lease_owner": "x",
+                "lease_expires_at": NOW + LEASE,
+            },
+            ClaimReason.LEASE_HELD,
+        ),
+        ({"run_after": NOW + timedelta(seconds=1)}, ClaimReason.NOT_DUE),
+        ({"run_once": True, "attempts": 1}, ClaimReason.RUN_ONCE_ATTEMPTED),
+        ({"max_attempts": 2, "attempts": 2}, ClaimReason.ATTEMPTS_EXHAUSTED),
+        ({"cancelled_at": NOW}, ClaimReason.CANCELLED),
+    ],
+)
+def test_claim_refusals(state: dict[str, object], reason: ClaimReason) -> None:
+    with pytest.raises(ClaimRefused) as refused:
+        claimed(execution(**state))
+    assert refused.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    "state", [{"run_once": True, "attempts": 1}, {"max_attempts": 1, "attempts": 1}]
+)
+def test_refusals_that_end_the_execution_carry_a_failed_state(state: dict[str, object]) -> None:
+    with pytest.raises(ClaimRefused) as refused:
+        claimed(execution(**state))
+    assert refused.value.execution is not None
+    assert refused.value.execution.status == TaskResultStatus.FAILED
+    assert refused.value.execution.finished_at == NOW
+
+
+def test_unlimited_attempts() -> None:
+    current = execution(max_attempts=None, attempts=1000)
+    assert claimed(current).attempts == 1001
+
+
+def test_only_the_owner_may_write() -> None:
+    running = claimed(execution())
+    for write in (
+        lambda: transitions.renew(running, owner="o2", now=NOW, lease_duration=LEASE),
+        lambda: transitions.succeed(running, SETTINGS, owner="o2", now=NOW, return_value=1),
+        lambda: transitions.fail(
+            running, SETTINGS, owner="o2", now=NOW, error=ERROR, retryable=True
+        ),
+        lambda: transitions.release(running, owner="o2"),
+    ):
+        with pytest.raises(LeaseLost, match="not 'o2'"):
+            write()
+
+
+@pytest.mark.parametrize(
+    ("state", "retryable", "status"),
+    [
+        ({"max_attempts": 3}, True, TaskResultStatus.READY),
+        ({"max_attempts": 1}, True, TaskResultStatus.FAILED),
+        ({"max_attempts": 3}, False, TaskResultStatus.FAILED),
+        ({"max_attempts": None}, True, TaskResultStatus.READY),
+        ({"max_attempts": 3, "run_once": True}, True, TaskResultStatus.FAILED),
+    ],
+)
+def test_fail_retries_only_when_allowed(
+    state: dict[str, object], retryable: bool, status: TaskResultStatus
+) -> None:
+    running = claimed(execution(**state))
+    after = transitions.fail(
+        running, SETTINGS, owner="o1", now=NOW, error=ERROR, retryable=retryable
+    )
+    assert after.status == status
+    assert after.lease_owner is None
+    assert after.errors == [ERROR]
+    assert (after.finished_at is not None) == (status == TaskResultStatus.FAILED)
+
+
+def test_retention_differs_for_success_and_failure() -> None:
+    custom = StoreSettings(retention_successful=timedelta(days=1), retention_failed=None)
+    ok = transitions.succeed(claimed(execution()), custom, owner="o1", now=NOW, return_value=None)
+    assert ok.expires_at == NOW + timedelta(days=1)
+    bad = transitions.fail(
+        claimed(execution()), custom, owner="o1", now=NOW, error=ERROR, retryable=False
+    )
+    assert bad.expires_at is None
+
+
+def test_cancel() -> None:
+    done = execution(status=TaskResultStatus.SUCCESSFUL, finished_at=NOW)
+    assert transitions.cancel(done, SETTINGS, now=NOW, force=True) == (
+        done,
+        transitions.CancelOutcome.ALREADY_FINISHED,
+    )
+    ready, outcome = transitions.cancel(execution(), SETTINGS, now=NOW, force=False)
+    assert outcome == transitions.CancelOutcome.CANCELLED
+    assert ready.status == TaskResultStatus.FAILED
+    running, outcome = transitions.cancel(claimed(execution()), SETTINGS, now=NOW, force=True)
+    assert outcome == transitions.CancelOutcome.REQUESTED
+    assert running.status == TaskResultStatus.RUNNING
+    assert running.force_cancel
+    dead = claimed(execution())
+    closed, outcome = transitions.cancel(dead, SETTINGS, now=NOW + LEASE, force=False)
+    assert outcome == transitions.CancelOutcome.CANCELLED  # its worker is gone
+    assert closed.status == TaskResultStatus.FAILED
+
+
+def test_histories_are_capped_by_count_and_bytes() -> None:
+    errors: list[ErrorEntry] = []
+    for i in range(10):
+        errors = append_error(
+            errors,
+            ErrorEntry(exception_class_path=f"E{i}", traceback="t" * 3000),
+            max_entries=3,
+            max_bytes=7_000,
+        )
+    assert [e.exception_class_path for e in errors] == ["E8", "E9"]
+    huge = append_error(
+        [],
+        ErrorEntry(exception_class_path="E", traceback="a" * 50_000 + "END"),
+        max_entries=3,
+        max_bytes=10_000,
+    )
+    assert huge[0].traceback.endswith("END")
+    assert huge[0].traceback.startswith("[... ")
+    assert len(huge[0].traceback.encode()) < 6_000
+    workers: list[str] = []
+    for i in range(5):
+        workers = append_worker(workers, f"w{i}", max_entries=3)
+    assert workers == ["w2", "w3", "w4"]
