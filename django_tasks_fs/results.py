@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.tasks import Task, TaskResult
 from django.tasks.base import TaskError
@@ -17,9 +17,15 @@ class TaskNotImportable(TaskFsError, ImportError):
     """An execution names a task path that does not import to a ``@task``."""
 
 
+if TYPE_CHECKING:  # generic only in django-stubs
+    _TaskResultBase = TaskResult[Any, Any]
+else:
+    _TaskResultBase = TaskResult
+
+
 # django-stubs declares TaskResult unfrozen; at runtime it is frozen, so ours must be too.
 @dataclass(frozen=True, slots=True, kw_only=True)
-class FirestoreTaskResult(TaskResult[Any, Any]):  # type: ignore[misc]
+class FirestoreTaskResult(_TaskResultBase):  # type: ignore[misc]
     """A TaskResult whose ``attempts`` comes from the stored counter.
 
     Django derives attempts from ``len(worker_ids)``; ours is a capped history, so the
