@@ -32,8 +32,13 @@ def run() -> int:
         now = store.clock.now()
         return store.create(
             TaskExecution(
-                id=new_execution_id(), task_path=task_path, backend="default",
-                queue_name="default", enqueued_at=now, run_after=now, **extra,  # type: ignore[arg-type]
+                id=new_execution_id(),
+                task_path=task_path,
+                backend="default",
+                queue_name="default",
+                enqueued_at=now,
+                run_after=now,
+                **extra,  # type: ignore[arg-type]
             )
         )
 
@@ -59,10 +64,13 @@ def run() -> int:
     print(f"\n{'task':<24} {'status':<11} {'attempts':>8}  result / last error")
     for execution in store.page().items[::-1]:
         outcome = (
-            repr(execution.return_value) if execution.status == "SUCCESSFUL"
+            repr(execution.return_value)
+            if execution.status == "SUCCESSFUL"
             else (execution.errors[-1].exception_class_path if execution.errors else "")
         )
-        print(f"{execution.task_path:<24} {execution.status:<11} {execution.attempts:>8}  {outcome}")
+        print(
+            f"{execution.task_path:<24} {execution.status:<11} {execution.attempts:>8}  {outcome}"
+        )
     return 0
 
 

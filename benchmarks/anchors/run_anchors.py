@@ -13,9 +13,10 @@ import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Importable as benchmarks/anchors whether run as a script or via ``-m anchors``.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runner import ANCHORS, DEFAULT_VENV, AnchorError, ensure_venv, log, run_anchor  # noqa: E402
+from anchors.runner import ANCHORS, DEFAULT_VENV, AnchorError, ensure_venv, log, run_anchor
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,8 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             for repeat in range(1, args.repeat + 1):
                 log(f"{name}: run {repeat}/{args.repeat}, {args.tasks} tasks ...")
-                record = {**run_anchor(name, args.tasks, venv=args.venv, timeout=args.timeout),
-                          "repeat": repeat}
+                record = {
+                    **run_anchor(name, args.tasks, venv=args.venv, timeout=args.timeout),
+                    "repeat": repeat,
+                }
                 records.append(record)
                 print(json.dumps(record), flush=True)
                 log(

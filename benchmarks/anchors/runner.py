@@ -92,7 +92,7 @@ ANCHORS: dict[str, Anchor] = {
     anchor.name: anchor
     for anchor in (
         Anchor(
-            name="tasks-db",
+            name="tasks_db",
             system="django-tasks-db db_worker --batch (SQLite)",
             table="django_tasks_database_dbtaskresult",
             worker=("db_worker", "--batch", "--no-startup-delay", "--no-reload", "-v", "0"),
@@ -101,7 +101,7 @@ ANCHORS: dict[str, Anchor] = {
             concurrency="1 worker process, 1 task at a time (db_worker is single-threaded)",
         ),
         Anchor(
-            name="tasks-google",
+            name="tasks_google",
             system=(
                 f"django-tasks-google ProcessBackend run_tasks "
                 f"max_workers={GOOGLE_MAX_WORKERS} (SQLite)"
@@ -248,8 +248,9 @@ def _finished(counts: dict[str, int]) -> int:
     return counts.get("SUCCESSFUL", 0) + counts.get("FAILED", 0)
 
 
-def _drain_until_exit(anchor: Anchor, manage: list[str], env: dict[str, str], logs: Path,
-                      timeout: float) -> float:
+def _drain_until_exit(
+    anchor: Anchor, manage: list[str], env: dict[str, str], logs: Path, timeout: float
+) -> float:
     with (logs / "worker.log").open("w") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -267,8 +268,15 @@ def _drain_until_exit(anchor: Anchor, manage: list[str], env: dict[str, str], lo
     return elapsed
 
 
-def _drain_by_polling(anchor: Anchor, manage: list[str], env: dict[str, str], logs: Path,
-                      db_path: Path, tasks: int, timeout: float) -> float:
+def _drain_by_polling(
+    anchor: Anchor,
+    manage: list[str],
+    env: dict[str, str],
+    logs: Path,
+    db_path: Path,
+    tasks: int,
+    timeout: float,
+) -> float:
     with (logs / "worker.log").open("w") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(
