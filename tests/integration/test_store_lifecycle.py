@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.tasks import TaskResultStatus
+from django.tasks.exceptions import TaskResultDoesNotExist
 
 from django_tasks_fs.exceptions import ClaimReason, ClaimRefused, ExecutionNotFound, LeaseLost
 from django_tasks_fs.store import CancelOutcome, ErrorEntry, ExecutionStore
@@ -30,8 +31,9 @@ def test_create_then_get_round_trips(
 
 
 def test_get_unknown_raises(executions: ExecutionStore) -> None:
-    with pytest.raises(ExecutionNotFound, match="'nope'"):
+    with pytest.raises(ExecutionNotFound, match="'nope'") as info:
         executions.get("nope")
+    assert isinstance(info.value, TaskResultDoesNotExist)  # Django's contract
 
 
 @pytest.mark.parametrize("bad_id", ["", "a/b", ".."])
