@@ -9,7 +9,12 @@
     ├── ExecutionNotFound (TaskResultDoesNotExist)
     ├── ScheduleNotFound
     ├── ClaimRefused                 a lease could not be won; ``reason`` says why
-    └── LeaseLost                    a lease holder lost its lease (cancel, takeover, finish)
+    ├── LeaseLost                    a lease holder lost its lease (cancel, takeover, finish)
+    └── WorkerLost                   recorded for an attempt whose worker died
+
+    PermanentTaskError (Exception)   raise from a task: fail now, no retry
+    TaskTimeout (TimeoutError)       recorded for an attempt that overran its timeout
+    TaskCancelledError (BaseException)  raised inside a task that is being stopped
 """
 
 from __future__ import annotations
@@ -73,8 +78,20 @@ class LeaseLost(TaskFsError):
     """This worker no longer holds the lease; its writes are refused."""
 
 
-class TaskCancelledError(TaskFsError):
-    """The task was cancelled; raised inside a task that is cancelled forcefully."""
+class TaskCancelledError(BaseException):
+    """Raised inside a task that is stopped (forceful cancel, timeout, shutdown).
+
+    A BaseException, like KeyboardInterrupt, so ``except Exception`` in task code does
+    not swallow it.
+    """
+
+
+class TaskTimeout(TimeoutError):
+    """Recorded when an attempt ran longer than its task's ``timeout``."""
+
+
+class PermanentTaskError(Exception):
+    """Raise from a task to fail it now, without further attempts."""
 
 
 class WorkerLost(TaskFsError):

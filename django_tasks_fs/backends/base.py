@@ -1,0 +1,215 @@
+"""What every django_tasks_fs backend shares: options, the Firestore stores, enqueue, results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from functools import cached_property
+from typing import Any, ClassVar
+
+from django.apps import apps
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.tasks import TaskResultStatus
+from django.tasks.backends.base import BaseTaskBackend
+from django.tasks.exceptions import InvalidTask
+from django.tasks.signals import task_enqueued
+from django.utils import timezone
+
+from ..exceptions import ExecutionNotFound
+from ..execution.attempt import default_retry_delay
+from ..options import Problem, parse_options
+from ..results import FirestoreTaskResult, to_task_result
+from ..store import (
+    DispatchState,
+    ExecutionStore,
+    ScheduledTask,
+    ScheduleStore,
+    TaskExecution,
+    new_execution_id,
+)
+from ..store.codec import encode_json
+from ..tasks import Task
+
+#: Firestore's limit on values in one ``in`` filter: the worker polls all queues at once.
+MAX_QUEUES = 30
+
+
+class FirestoreBackend(BaseTaskBackend):
+    """Base class: state in Firestore; subclasses decide how an execution gets run."""
+
+    task_class = Task
+    supports_get_result = True
+    supports_async_task = True
+    supports_defer = True
+    supports_priority = False
+    #: Can a running attempt be stopped at once (SIGTERM), not only asked to stop?
+    supports_force_cancel: ClassVar[bool] = False
+    #: (shortest, longest) per-attempt timeout the platform allows.
+    timeout_range: ClassVar[tuple[timedelta, timedelta]] = (
+        timedelta(seconds=1),
+        timedelta(hours=168),
+    )
+    #: OPTIONS keys this backend accepts (None: all of BackendOptions).
+    allowed_options: ClassVar[frozenset[str] | None] = None
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        super().__init__(alias, params)
+        self.config, self.problems = parse_options(
+            alias, params.get("OPTIONS", {}), allowed=self.allowed_options
+        )
+        self.problems.extend(self._extra_problems())
+
+    def _extra_problems(self) -> list[Problem]:
+        """Backend-specific option problems (override to add)."""
+        return []
+
+    # -- stores --------------------------------------------------------------------------
+
+    @cached_property
+    def executions(self) -> ExecutionStore:
+        self.ensure_configured()
+        return ExecutionStore(self.config.store_settings())
+
+    @cached_property
+    def schedules(self) -> ScheduleStore:
+        self.ensure_configured()
+        return ScheduleStore(self.config.store_settings())
+
+    def ensure_configured(self) -> None:
+        """Raise ImproperlyConfigured listing every option problem, if any."""
+        if self.problems:
+            details = "\n".join(f"- {p.message} {p.hint}" for p in self.problems)
+            raise ImproperlyConfigured(
+                f"Task backend {self.alias!r} is misconfigured "
+                f"(run 'manage.py check' for details):\n{details}"
+            )
+
+    # -- Django's contract ---------------------------------------------------------------
+
+    def validate_task(self, task: Any) -> None:
+        """Django's checks, plus the per-attempt timeout range of the platform."""
+        super().validate_task(task)
+        timeout = getattr(task, "timeout", None)
+        if timeout is not None:
+            shortest, longest = self.timeout_range
+            if not isinstance(timeout, timedelta) or not shortest <= timeout <= longest:
+                raise InvalidTask(
+                    f"Task timeout must be a timedelta between {shortest} and {longest} "
+                    f"for backend {self.alias!r}, not {timeout!r}."
+                )
+
+    def max_attempts_for(self, queue_name: str) -> int | None:
+        """Total attempts allowed for a new execution on ``queue_name`` (None: unlimited)."""
+        return self.config.max_attempts
+
+    def retry_delay(self, attempt: int) -> timedelta:
+        """How long a failed attempt waits before the next one (local exponential backoff)."""
+        return default_retry_delay(
+            attempt,
+            base=self.config.retry_backoff_seconds,
+            maximum=self.config.retry_backoff_max_seconds,
+        )
+
+    def initial_dispatch_state(self) -> DispatchState:
+        return DispatchState.LOCAL
+
+    def dispatch(self, execution: TaskExecution) -> TaskExecution:
+        """Hand a freshly written execution to the platform (nothing to do locally)."""
+        return execution
+
+    def build_execution(
+        self, task: Any, args: Iterable[Any], kwargs: dict[str, Any], **extra: Any
+    ) -> TaskExecution:
+        """The document for a new execution of ``task`` (not yet written)."""
+        now = timezone.now()
+        timeout = getattr(task, "timeout", None)
+        args = list(args)
+        # Refuse non-JSON values before anything is written (also done by the store).
+        encode_json(args, where="args")
+        encode_json(kwargs, where="kwargs")
+        return TaskExecution(
+            id=new_execution_id(),
+            task_path=task.module_path,
+            backend=self.alias,
+            queue_name=task.queue_name,
+            priority=task.priority,
+            takes_context=task.takes_context,
+            args=args,
+            kwargs=dict(kwargs),
+            status=TaskResultStatus.READY,
+            enqueued_at=now,
+            run_after=task.run_after or now,
+            max_attempts=self.max_attempts_for(task.queue_name),
+            run_once=self.config.run_once,
+            timeout_seconds=timeout.total_seconds() if timeout else None,
+            dispatch_state=self.initial_dispatch_state(),
+            **extra,
+        )
+
+    def enqueue(self, task: Any, args: Any, kwargs: Any) -> FirestoreTaskResult:
+        """Write the execution to Firestore, then dispatch it; return a READY result.
+
+        Raises InvalidTask for an invalid task or arguments that are not JSON or too
+        large (NotJSONSerializable, PayloadTooLarge): nothing is written then.
+        """
+        self.validate_task(task)
+        execution = self.executions.create(self.build_execution(task, args, kwargs))
+        execution = self.dispatch(execution)
+        result = to_task_result(execution, task)
+        task_enqueued.send(type(self), task_result=result)
+        return result
+
+    def get_result(self, result_id: str) -> FirestoreTaskResult:
+        """Read a result; raise TaskResultDoesNotExist for an unknown id or another backend's."""
+        execution = self.executions.get(result_id)
+        if execution.backend != self.alias:
+            raise ExecutionNotFound(
+                f"Task result {result_id!r} belongs to backend {execution.backend!r}, "
+                f"not {self.alias!r}."
+            )
+        return to_task_result(execution)
+
+    # -- hooks for cancellation and schedules ----------------------------------------------
+
+    def force_stop(self, execution: TaskExecution) -> None:
+        """Stop a running attempt at once (platform call); the default does nothing."""
+
+    def sync_schedule(self, schedule: ScheduledTask) -> ScheduledTask:
+        """Push a schedule to the platform (Cloud Scheduler); locally there is nothing to do."""
+        return schedule
+
+    def delete_schedule(self, schedule: ScheduledTask) -> None:
+        """Remove a schedule's platform job; locally there is nothing to do."""
+
+    @property
+    def uses_local_cron(self) -> bool:
+        """Whether ``run_tasks`` fires this backend's schedules itself."""
+        return False
+
+    # -- system checks ---------------------------------------------------------------------
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        messages: list[checks.CheckMessage] = [
+            checks.Error(p.message, hint=p.hint, id=p.id, obj=f"TASKS[{self.alias!r}]")
+            for p in self.problems
+        ]
+        if not apps.is_installed("django_tasks_fs"):
+            messages.append(
+                checks.Error(
+                    f"Task backend {self.alias!r} needs 'django_tasks_fs' in INSTALLED_APPS.",
+                    hint="Add 'django_tasks_fs' to INSTALLED_APPS for its commands, admin and checks.",
+                    id="django_tasks_fs.E004",
+                    obj=f"TASKS[{self.alias!r}]",
+                )
+            )
+        if len(self.queues) > MAX_QUEUES:
+            messages.append(
+                checks.Error(
+                    f"Task backend {self.alias!r} has {len(self.queues)} QUEUES; at most {MAX_QUEUES} are supported.",
+                    hint="Split the queues over several backends (one alias each).",
+                    id="django_tasks_fs.E005",
+                    obj=f"TASKS[{self.alias!r}]",
+                )
+            )
+        return messages

@@ -1,0 +1,68 @@
+"""``manage.py execute_task <id>``: run one attempt (the Cloud Run Jobs entrypoint).
+
+Exit status: 0 when the execution is SUCCESSFUL; 1 when it is FAILED (so a failed task
+looks red on Cloud Run); 75 (EX_TEMPFAIL) when another attempt should come (retryable
+failure, a live lease elsewhere, handed back): Cloud Run retries any non-zero exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.tasks import TaskResultStatus, task_backends
+
+from ...backends.base import FirestoreBackend
+from ...cancellation import find_backend
+from ...exceptions import ExecutionNotFound
+from ...execution.attempt import Attempt, Outcome
+from ...worker.children import worker_name
+
+EXIT_SUCCEEDED = 0
+EXIT_FAILED = 1
+EXIT_RETRY = 75
+
+
+class Command(BaseCommand):
+    help = "Run one attempt of a task execution (used as the Cloud Run Jobs command)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("execution_id")
+        parser.add_argument("--backend", default="", help="Backend alias (default: found by id).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+        execution_id = options["execution_id"]
+        attempt_env = os.environ.get("CLOUD_RUN_TASK_ATTEMPT", "0")
+        if not attempt_env.isdigit():
+            raise CommandError(
+                f"CLOUD_RUN_TASK_ATTEMPT must be a whole number, not {attempt_env!r}."
+            )
+        try:
+            backend = self._backend(options["backend"], execution_id)
+        except ExecutionNotFound as exc:
+            raise CommandError(str(exc)) from exc
+        name = os.environ.get("CLOUD_RUN_EXECUTION") or worker_name()
+        result = Attempt(backend, execution_id, worker_id=name).run()
+        if result.outcome == Outcome.REFUSED and result.execution is None:
+            raise CommandError(f"No task execution {execution_id!r} on backend {backend.alias!r}.")
+        status = result.execution.status if result.execution is not None else None
+        self.stdout.write(
+            f"execute_task {execution_id}: {result.outcome} {result.reason or ''}".rstrip()
+        )
+        if result.wants_retry:
+            sys.exit(EXIT_RETRY)
+        if status == TaskResultStatus.SUCCESSFUL:
+            sys.exit(EXIT_SUCCEEDED)
+        sys.exit(EXIT_FAILED)
+
+    def _backend(self, alias: str, execution_id: str) -> FirestoreBackend:
+        if not alias:
+            return find_backend(execution_id)
+        backend = task_backends[alias]
+        if not isinstance(backend, FirestoreBackend):
+            raise CommandError(f"Backend {alias!r} is not a django_tasks_fs backend.")
+        return backend

@@ -1,0 +1,118 @@
+"""``manage.py run_tasks``: the local worker for ProcessBackend."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.tasks import task_backends
+
+from ...backends.process import ProcessBackend
+from ...worker.loop import Worker, WorkerSettings
+
+VERBOSITY_LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG}
+
+
+class Command(BaseCommand):
+    help = "Run tasks enqueued on ProcessBackend backends (state in Firestore)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--backend",
+            action="append",
+            dest="backends",
+            default=[],
+            metavar="ALIAS",
+            help="Backend alias to serve (repeatable; default: every ProcessBackend).",
+        )
+        parser.add_argument(
+            "--queue",
+            action="append",
+            dest="queues",
+            default=[],
+            metavar="NAME",
+            help="Queue to serve (repeatable; default: every queue).",
+        )
+        parser.add_argument("--max-workers", type=int, default=None, help="Concurrent attempts.")
+        parser.add_argument(
+            "--poll-interval", type=float, default=None, help="Seconds between polls."
+        )
+        parser.add_argument(
+            "--batch-size", type=int, default=None, help="Executions fetched per poll."
+        )
+        parser.add_argument(
+            "--once", action="store_true", help="Poll once, run what was found, exit."
+        )
+        parser.add_argument(
+            "--burst", action="store_true", help="Run until nothing is ready or running, then exit."
+        )
+        parser.add_argument(
+            "--catch-up",
+            action="store_true",
+            help="Fire the newest cron slot missed while no worker ran.",
+        )
+        parser.add_argument(
+            "--shutdown-grace",
+            type=float,
+            default=None,
+            help="Seconds running tasks get to finish after the first SIGINT/SIGTERM.",
+        )
+
+    def _backends(self, aliases: list[str]) -> list[ProcessBackend]:
+        configured = {alias: task_backends[alias] for alias in task_backends.settings}
+        process = {a: b for a, b in configured.items() if isinstance(b, ProcessBackend)}
+        if not process:
+            raise CommandError("No ProcessBackend is configured in TASKS.")
+        if not aliases:
+            return list(process.values())
+        wrong = sorted(set(aliases) - set(process))
+        if wrong:
+            raise CommandError(
+                f"Not ProcessBackend aliases: {', '.join(wrong)} "
+                f"(ProcessBackend aliases: {', '.join(sorted(process))})."
+            )
+        return [process[a] for a in dict.fromkeys(aliases)]
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        backends = self._backends(options["backends"])
+        for backend in backends:
+            backend.ensure_configured()
+        level = VERBOSITY_LEVELS.get(options["verbosity"], logging.DEBUG)
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logging.getLogger("django_tasks_fs").setLevel(level)
+        configs = [b.config for b in backends]
+        max_workers = options["max_workers"] or max(c.max_workers for c in configs)
+        if max_workers < 1:
+            raise CommandError("--max-workers must be at least 1.")
+        settings = WorkerSettings(
+            backends=backends,
+            queues=options["queues"] or None,
+            max_workers=max_workers,
+            poll_interval=options["poll_interval"] or min(c.poll_interval_seconds for c in configs),
+            batch_size=options["batch_size"] or max(c.effective_batch_size for c in configs),
+            once=options["once"],
+            burst=options["burst"],
+            catch_up=options["catch_up"],
+            shutdown_grace=(
+                options["shutdown_grace"]
+                if options["shutdown_grace"] is not None
+                else max(c.shutdown_grace_seconds for c in configs)
+            ),
+            log_level=level,
+        )
+        try:
+            worker = Worker(settings)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        worker.install_signal_handlers()
+        if options["verbosity"] >= 1:
+            self.stdout.write(
+                f"run_tasks: backends={','.join(b.alias for b in backends)} "
+                f"max_workers={settings.max_workers} batch_size={settings.batch_size} "
+                f"poll_interval={settings.poll_interval}s"
+            )
+        stats = worker.run()
+        if options["verbosity"] >= 1:
+            outcomes = ", ".join(f"{k}={v}" for k, v in sorted(stats.outcomes.items())) or "none"
+            self.stdout.write(f"run_tasks: stopped after {stats.finished} attempt(s): {outcomes}")

@@ -1,0 +1,94 @@
+"""``schedule_task`` and ``delete_scheduled_task``: cron schedules kept in Firestore."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.tasks import task_backends
+
+from ..backends.base import FirestoreBackend
+from ..exceptions import ScheduleNotFound
+from ..store import ScheduledTask, validate_schedule_name
+from ..store.codec import encode_json
+from .cron import validate_cron, validate_time_zone
+
+
+def _backend(alias: str) -> FirestoreBackend:
+    backend = task_backends[alias]
+    if not isinstance(backend, FirestoreBackend):
+        raise TypeError(
+            f"Backend {alias!r} is a {type(backend).__name__}; scheduled tasks need a "
+            f"django_tasks_fs backend (ProcessBackend, CloudTasksBackend or CloudRunJobsBackend)."
+        )
+    return backend
+
+
+def schedule_task(
+    task: Any,
+    schedule: str,
+    *,
+    name: str = "",
+    description: str = "",
+    time_zone: str = "UTC",
+    enabled: bool = True,
+    backend: str = "",
+    queue_name: str = "",
+    priority: int | None = None,
+    takes_context: bool | None = None,
+    args: list[Any] | None = None,
+    kwargs: dict[str, Any] | None = None,
+) -> ScheduledTask:
+    """Create or update the schedule ``name`` (default: the task's name) and sync it.
+
+    ``schedule`` is a 5-field cron expression evaluated in ``time_zone``. Calling it
+    again with the same name updates the schedule, so it is safe at every deploy.
+    Raises ValueError for an invalid name, cron expression or time zone, and
+    NotJSONSerializable for arguments that are not JSON.
+    """
+    name = validate_schedule_name(name or task.name)
+    validate_cron(schedule)
+    validate_time_zone(time_zone)
+    args = list(args or [])
+    kwargs = dict(kwargs or {})
+    encode_json(args, where="args")
+    encode_json(kwargs, where="kwargs")
+    target = _backend(backend or task.backend)
+    item = ScheduledTask(
+        name=name,
+        task_path=task.module_path,
+        schedule=schedule,
+        time_zone=time_zone,
+        args=args,
+        kwargs=kwargs,
+        backend=target.alias,
+        queue_name=queue_name or task.queue_name,
+        priority=task.priority if priority is None else priority,
+        takes_context=task.takes_context if takes_context is None else takes_context,
+        enabled=enabled,
+        description=description,
+    )
+    # Validate the task as the backend would run it (queue, priority, ...).
+    target.validate_task(
+        task.using(queue_name=item.queue_name, priority=item.priority, backend=target.alias)
+    )
+    saved = target.schedules.save(item)
+    return target.sync_schedule(saved)
+
+
+def delete_scheduled_task(name: str, *, backend: str = "") -> bool:
+    """Delete the schedule ``name`` (and its Cloud Scheduler job); False if there was none."""
+    candidates = [_backend(backend)] if backend else _all_backends()
+    for target in candidates:
+        try:
+            item = target.schedules.get(name)
+        except ScheduleNotFound:
+            continue
+        owner = _backend(item.backend) if item.backend in task_backends.settings else target
+        owner.delete_schedule(item)
+        target.schedules.delete(name)
+        return True
+    return False
+
+
+def _all_backends() -> list[FirestoreBackend]:
+    return [b for b in task_backends.all() if isinstance(b, FirestoreBackend)]

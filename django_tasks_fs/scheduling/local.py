@@ -1,0 +1,89 @@
+"""Local cron for ``run_tasks``: fire every due slot of every enabled schedule.
+
+Exactly once per slot across workers and restarts comes from the slot reservations
+(store.schedules); this module only decides which slots are due:
+
+* slots after the schedule's ``last_slot`` and after the worker started, minus a
+  restart window (so a slot that fell due while the worker restarted still fires);
+* with ``catch_up``, also the newest slot missed while no worker ran.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ..results import TaskNotImportable
+from ..store import ScheduledTask, TaskExecution
+from .cron import slots_between
+from .firing import fire_slot
+
+if TYPE_CHECKING:
+    from ..backends.base import FirestoreBackend
+
+logger = logging.getLogger(__name__)
+
+#: A slot that fell due this long before the worker started still fires.
+RESTART_WINDOW = timedelta(seconds=60)
+
+
+class LocalCron:
+    """Fires the schedules of the given backends; call ``tick()`` on every poll."""
+
+    def __init__(
+        self, backends: Sequence[FirestoreBackend], *, started: datetime, catch_up: bool
+    ) -> None:
+        self.backends = [b for b in backends if b.uses_local_cron]
+        self.started = started
+        self.catch_up = catch_up
+        self._cursors: dict[tuple[str, str], datetime] = {}
+
+    def _first_cursor(self, schedule: ScheduledTask, now: datetime) -> datetime:
+        floor = self.started - RESTART_WINDOW
+        if schedule.last_slot is not None:
+            if self.catch_up:
+                return schedule.last_slot
+            return max(schedule.last_slot, floor)
+        if self.catch_up and schedule.created_at is not None:
+            return min(schedule.created_at, floor)
+        return floor
+
+    def tick(self, now: datetime) -> list[TaskExecution]:
+        fired: list[TaskExecution] = []
+        for backend in self.backends:
+            for schedule in backend.schedules.list():
+                if not schedule.enabled or schedule.backend != backend.alias:
+                    continue
+                fired.extend(self._fire_due(backend, schedule, now))
+        return fired
+
+    def _fire_due(
+        self, backend: FirestoreBackend, schedule: ScheduledTask, now: datetime
+    ) -> list[TaskExecution]:
+        key = (backend.alias, schedule.name)
+        first_sight = key not in self._cursors
+        cursor = self._cursors.get(key) or self._first_cursor(schedule, now)
+        try:
+            slots = slots_between(schedule.schedule, schedule.time_zone, cursor, now)
+        except ValueError:
+            logger.exception("invalid schedule skipped schedule=%s", schedule.name)
+            self._cursors[key] = now
+            return []
+        if first_sight and self.catch_up and len(slots) > 1:
+            # Catch up with the newest missed slot only, not a flood after a long outage.
+            missed = [s for s in slots if s < self.started - RESTART_WINDOW]
+            recent = [s for s in slots if s >= self.started - RESTART_WINDOW]
+            slots = missed[-1:] + recent
+        self._cursors[key] = now
+        fired = []
+        for slot in slots:
+            try:
+                execution = fire_slot(backend, schedule, slot)
+            except TaskNotImportable:
+                logger.exception("scheduled task cannot be imported schedule=%s", schedule.name)
+                break
+            if execution is not None:
+                fired.append(execution)
+        return fired

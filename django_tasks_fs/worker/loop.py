@@ -1,0 +1,241 @@
+"""The ``run_tasks`` loop: poll Firestore, hand executions to child processes, fire cron.
+
+Shutdown: the first SIGINT/SIGTERM stops taking work and lets running attempts finish
+for ``shutdown_grace_seconds``; what is still running then is SIGTERMed and hands its
+execution back as READY (never recorded as a failure). A second signal exits at once;
+the leases of whatever was running then expire and other workers reclaim them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+
+from ..backends.base import FirestoreBackend
+from ..scheduling.local import LocalCron
+from ..store import TaskExecution
+from .children import Done, Job, JobRunner, WarmPool
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerSettings:
+    """How one ``run_tasks`` process behaves (from the command line and the backends)."""
+
+    backends: Sequence[FirestoreBackend]
+    queues: Sequence[str] | None = None  #: None: every queue of each backend
+    max_workers: int = 4
+    poll_interval: float = 1.0
+    batch_size: int = 4
+    once: bool = False  #: one poll, finish what it found, exit
+    burst: bool = False  #: run until nothing is ready or running, then exit
+    catch_up: bool = False
+    shutdown_grace: float = 30.0
+    log_level: int = logging.WARNING
+
+
+@dataclass
+class Stats:
+    dispatched: int = 0
+    finished: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class Worker:
+    """Serves the given backends until stopped (see the module docstring)."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        modes = {b.config.mode for b in settings.backends}
+        self.jobs_mode = modes == {"cloud_run_jobs"}
+        if len(modes) > 1:
+            raise ValueError(
+                "One run_tasks process serves backends of one mode; start one per mode."
+            )
+        self.pool = WarmPool(size=settings.max_workers, log_level=settings.log_level)
+        self.runner = JobRunner(size=settings.max_workers)
+        self.backlog: list[tuple[FirestoreBackend, TaskExecution]] = []
+        self.in_flight: set[str] = set()
+        self.stats = Stats()
+        self.stopping = False
+        self._signals = 0
+        started = settings.backends[0].executions.clock.now() if settings.backends else None
+        self.cron = (
+            LocalCron(settings.backends, started=started, catch_up=settings.catch_up)
+            if started
+            else None
+        )
+
+    # -- signals -----------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            logger.warning("shutting down: finishing running tasks (signal again to exit now)")
+            self.stopping = True
+            return
+        logger.warning("exiting now; running attempts will be reclaimed when their leases expire")
+        self.pool.stop(kill=True)
+        self.runner.kill_all()
+        os._exit(1)
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    # -- polling -----------------------------------------------------------------------
+
+    def _queues(self, backend: FirestoreBackend) -> list[str] | None:
+        if self.settings.queues:
+            return sorted(set(self.settings.queues) & backend.queues) or sorted(
+                self.settings.queues
+            )
+        return sorted(backend.queues) if backend.queues else None
+
+    def _poll(self, wanted: int) -> None:
+        """Refill the backlog with due executions and expired leases, best first."""
+        found: list[tuple[FirestoreBackend, TaskExecution]] = []
+        limit = max(wanted, self.settings.batch_size)
+        for backend in self.settings.backends:
+            store = backend.executions
+            queues = self._queues(backend)
+            found += [
+                (backend, e) for e in store.ready(backend=backend.alias, queues=queues, limit=limit)
+            ]
+            expired = store.expired_leases(backend=backend.alias, limit=limit)
+            found += [(backend, e) for e in expired if not queues or e.queue_name in queues]
+        found.sort(key=lambda item: (-item[1].priority, item[1].run_after))
+        queued = {e.id for _, e in self.backlog}
+        self.backlog += [
+            (b, e) for b, e in found if e.id not in self.in_flight and e.id not in queued
+        ]
+
+    def _free_slots(self) -> int:
+        if self.jobs_mode:
+            return self.runner.free()
+        return len(self.pool.idle())
+
+    def _dispatch(self) -> int:
+        started = 0
+        while self.backlog and self._free_slots() > 0:
+            backend, execution = self.backlog.pop(0)
+            if execution.id in self.in_flight:
+                continue
+            job = Job(backend=backend.alias, execution=execution)
+            if self.jobs_mode:
+                self.runner.submit(job)
+            else:
+                self.pool.submit(self.pool.idle()[0], job)
+            self.in_flight.add(execution.id)
+            self.stats.dispatched += 1
+            started += 1
+            logger.debug("dispatched execution_id=%s task=%s", execution.id, execution.task_path)
+        return started
+
+    def _collect(self, timeout: float) -> list[tuple[Job, Done]]:
+        if self.jobs_mode:
+            deadline = time.monotonic() + timeout
+            finished = self.runner.collect()
+            while not finished and self.runner.running and time.monotonic() < deadline:
+                time.sleep(min(0.05, timeout))
+                finished = self.runner.collect()
+            if not self.runner.running and not finished and timeout > 0:
+                time.sleep(timeout)
+        else:
+            finished = self.pool.collect(timeout)
+        for job, done in finished:
+            self.in_flight.discard(job.execution.id)
+            self.stats.finished += 1
+            self.stats.outcomes[done.outcome] = self.stats.outcomes.get(done.outcome, 0) + 1
+            logger.info(
+                "finished execution_id=%s outcome=%s %s",
+                done.execution_id,
+                done.outcome,
+                done.detail,
+            )
+        return finished
+
+    def _force_cancels(self) -> None:
+        """cloud_run_jobs mode: SIGTERM attempts whose execution was force-cancelled."""
+        if not self.jobs_mode or not self.runner.running:
+            return
+        by_backend: dict[str, list[str]] = {}
+        for item in self.runner.running:
+            by_backend.setdefault(item.job.backend, []).append(item.job.execution.id)
+        for backend in self.settings.backends:
+            ids = by_backend.get(backend.alias)
+            if ids:
+                for execution in backend.executions.get_many(ids):
+                    wanted = execution.force_cancel and execution.cancelled_at is not None
+                    if wanted and self.runner.sigterm(execution.id):
+                        logger.info("force-cancelled execution_id=%s (SIGTERM)", execution.id)
+
+    def _busy(self) -> bool:
+        return bool(self.in_flight)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self) -> Stats:
+        """Serve until stopped (or, with once/burst, until the work is done)."""
+        if not self.jobs_mode:
+            self.pool.start()
+        try:
+            self._loop()
+            self._drain()
+        finally:
+            self.pool.stop()
+        return self.stats
+
+    def _loop(self) -> None:
+        settings = self.settings
+        next_poll = 0.0
+        polled_once = False
+        while not self.stopping:
+            now = time.monotonic()
+            if now >= next_poll and not (settings.once and polled_once):
+                if self.cron is not None:
+                    self.cron.tick(settings.backends[0].executions.clock.now())
+                self._force_cancels()
+                if self._free_slots() > 0 and not self.backlog:
+                    self._poll(self._free_slots())
+                polled_once = True
+                next_poll = now + settings.poll_interval
+            self._dispatch()
+            if settings.once and polled_once and not self.backlog and not self._busy():
+                return
+            if settings.burst and polled_once and not self.backlog and not self._busy():
+                self._poll(self._free_slots())
+                if not self.backlog:
+                    return
+                continue
+            # Wake up for a result, or for the next poll; poll at once when a slot frees
+            # up and the last poll filled the backlog (there is probably more).
+            wait = max(0.0, next_poll - time.monotonic())
+            finished = self._collect(wait if self._busy() else min(wait, settings.poll_interval))
+            if finished and not self.backlog and not settings.once:
+                next_poll = 0.0
+
+    def _drain(self) -> None:
+        """Let running attempts finish within the grace period, then hand the rest back."""
+        if not self._busy():
+            return
+        deadline = time.monotonic() + self.settings.shutdown_grace
+        while self._busy() and time.monotonic() < deadline:
+            self._collect(min(0.5, max(0.0, deadline - time.monotonic())))
+        if self._busy():
+            logger.warning(
+                "grace period over: handing back %d running attempt(s)", len(self.in_flight)
+            )
+            if self.jobs_mode:
+                self.runner.terminate_all()
+            else:
+                self.pool.terminate_busy()
+            deadline = time.monotonic() + 30
+            while self._busy() and time.monotonic() < deadline:
+                self._collect(0.5)
