@@ -106,3 +106,48 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float = 10.0) -> None:
 def aware(dt: datetime) -> datetime:
     assert dt.tzinfo is not None
     return dt
+
+
+REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def tasks_project(project_id: str, settings: Any) -> str:
+    """Point every TASKS backend at this test's emulator project."""
+    from tests.settings import tasks_setting
+
+    settings.TASKS = tasks_setting(project_id)
+    return project_id
+
+
+@pytest.fixture
+def backend(tasks_project: str) -> Any:
+    """The cloud_tasks-mode ProcessBackend of this test's project."""
+    from django.tasks import task_backends
+
+    return task_backends["default"]
+
+
+def subprocess_env(project: str, **extra: str) -> dict[str, str]:
+    """Environment for a Django subprocess (worker, execute_task) on ``project``."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        TEST_FIRESTORE_PROJECT=project,
+        PYTHONPATH=str(REPO_ROOT),
+        **extra,
+    )
+    return env
+
+
+def start_django(project: str, *args: str, **popen: Any) -> Any:
+    """Start ``python -m django ARGS`` against ``project`` (returns the Popen)."""
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "django", *args],
+        env=subprocess_env(project),
+        cwd=REPO_ROOT,
+        **popen,
+    )

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.tasks import task
+
+from django_tasks_fs import PermanentTaskError, is_task_cancelled
+from django_tasks_fs.tasks import TaskContext
+
+
+def _record(path: str, line: str) -> None:
+    # O_APPEND: concurrent small writes from several processes never interleave.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 @task
@@ -20,3 +37,83 @@ def echo(*args: Any, **kwargs: Any) -> dict[str, Any]:
 @task
 def failing(message: str = "boom") -> None:
     raise ValueError(message)
+
+
+@task
+def permanent() -> None:
+    raise PermanentTaskError("do not retry me")
+
+
+@task
+def record(path: str, token: str) -> str:
+    """Append ``token`` to ``path``: counts how many times a body ran."""
+    _record(path, token)
+    return token
+
+
+@task
+def record_and_sleep(path: str, token: str, seconds: float) -> str:
+    _record(path, f"start {token}")
+    time.sleep(seconds)
+    _record(path, f"end {token}")
+    return token
+
+
+@task(takes_context=True)
+def flaky(context: TaskContext, fail_times: int) -> int:
+    """Fail the first ``fail_times`` attempts, then return the attempt number."""
+    if context.attempt <= fail_times:
+        raise ConnectionError(f"attempt {context.attempt} fails")
+    return int(context.attempt)
+
+
+@task(takes_context=True)
+def wait_for_cancel(context: TaskContext, path: str, seconds: float = 30.0) -> str:
+    """Run until cancelled (cooperatively), recording what it saw."""
+    _record(path, "started")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if is_task_cancelled(context, refresh=True):
+            _record(path, "noticed cancel")
+            return "cancelled cooperatively"
+        time.sleep(0.05)
+    return "not cancelled"
+
+
+@task(queue_name="default")
+def sleep_then_record(path: str, seconds: float) -> str:
+    """Sleep (interruptibly), then record; records 'interrupted' if stopped by a signal."""
+    _record(path, "started")
+    try:
+        time.sleep(seconds)
+    except BaseException as exc:
+        _record(path, f"interrupted {type(exc).__name__}")
+        raise
+    _record(path, "finished")
+    return "slept"
+
+
+@task(timeout=timedelta(seconds=15))
+def too_slow(path: str) -> None:
+    _record(path, "started")
+    time.sleep(60)
+
+
+@task
+def returns_set() -> Any:
+    return {1, 2}
+
+
+@task
+async def async_add(a: int, b: int) -> int:
+    await asyncio.sleep(0)
+    return a + b
+
+
+@task(takes_context=True)
+def attempt_info(context: TaskContext) -> dict[str, Any]:
+    return {"attempt": context.attempt, "id": context.task_result.id}
+
+
+def write_marker(path: str) -> None:
+    Path(path).write_text("x")
