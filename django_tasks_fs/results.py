@@ -83,11 +83,10 @@ def to_task_result(
     """The TaskResult view of ``execution`` (its task imported from ``task_path``)."""
     task = task if task is not None else load_task(execution.task_path)
     task = task.using(
-        priority=execution.priority,
-        queue_name=execution.queue_name,
-        backend=execution.backend,
-        run_after=execution.run_after,
+        priority=execution.priority, queue_name=execution.queue_name, backend=execution.backend
     )
+    if execution.run_after > execution.enqueued_at and task.get_backend().supports_defer:
+        task = task.using(run_after=execution.run_after)
     result = FirestoreTaskResult(
         task=task,
         id=execution.id,

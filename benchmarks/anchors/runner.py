@@ -239,9 +239,12 @@ def _run(
 
 
 def _status_counts(db_path: Path, table: str) -> dict[str, int]:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30) as conn:
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    try:
         rows = conn.execute(f"SELECT status, COUNT(*) FROM {table} GROUP BY status")
         return {str(status): int(count) for status, count in rows}
+    finally:
+        conn.close()
 
 
 def _finished(counts: dict[str, int]) -> int:

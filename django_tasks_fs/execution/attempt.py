@@ -249,6 +249,8 @@ class Attempt:
             # The return value cannot be stored: the attempt fails, clearly, and for good.
             return self._record(lease, error=_error_entry(exc), retryable=False)
         self._send_finished(done)
+        if done.status != TaskResultStatus.SUCCESSFUL:  # cancelled while it ran
+            return AttemptResult(outcome=Outcome.FAILED, execution=done)
         return AttemptResult(outcome=Outcome.SUCCEEDED, execution=done)
 
     def _record(self, lease: Lease, *, error: ErrorEntry, retryable: bool) -> AttemptResult:

@@ -156,8 +156,16 @@ def succeed(
     now: datetime,
     return_value: object,
 ) -> TaskExecution:
-    """Record the attempt's return value."""
+    """Record the attempt's return value; a cancel requested meanwhile wins (FAILED)."""
     check_owner(execution, owner)
+    if execution.cancelled_at is not None:
+        entry = ErrorEntry(
+            exception_class_path=class_path(TaskCancelledError),
+            traceback="Cancelled while running; the attempt's return value was discarded.\n",
+        )
+        return _closed(
+            execution, settings, FAILED, now, errors=_with_error(execution, settings, entry)
+        )
     return _closed(execution, settings, SUCCESSFUL, now, return_value=return_value)
 
 

@@ -14,6 +14,7 @@ import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import FrameType
 
 from ..backends.base import FirestoreBackend
@@ -34,7 +35,7 @@ class WorkerSettings:
     poll_interval: float = 1.0
     batch_size: int = 4
     once: bool = False  #: one poll, finish what it found, exit
-    burst: bool = False  #: run until nothing is ready or running, then exit
+    burst: bool = False  #: run until nothing is running or due within the retry backoff, then exit
     catch_up: bool = False
     shutdown_grace: float = 30.0
     log_level: int = logging.WARNING
@@ -52,13 +53,11 @@ class Worker:
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
-        modes = {b.config.mode for b in settings.backends}
-        self.jobs_mode = modes == {"cloud_run_jobs"}
-        if len(modes) > 1:
-            raise ValueError(
-                "One run_tasks process serves backends of one mode; start one per mode."
-            )
-        self.pool = WarmPool(size=settings.max_workers, log_level=settings.log_level)
+        self.jobs_backends = {
+            b.alias for b in settings.backends if b.config.mode == "cloud_run_jobs"
+        }
+        warm = any(b.alias not in self.jobs_backends for b in settings.backends)
+        self.pool = WarmPool(size=settings.max_workers if warm else 0, log_level=settings.log_level)
         self.runner = JobRunner(size=settings.max_workers)
         self.backlog: list[tuple[FirestoreBackend, TaskExecution]] = []
         self.in_flight: set[str] = set()
@@ -117,21 +116,24 @@ class Worker:
         ]
 
     def _free_slots(self) -> int:
-        if self.jobs_mode:
-            return self.runner.free()
-        return len(self.pool.idle())
+        return self.settings.max_workers - len(self.in_flight)
 
     def _dispatch(self) -> int:
         started = 0
         while self.backlog and self._free_slots() > 0:
-            backend, execution = self.backlog.pop(0)
+            backend, execution = self.backlog[0]
+            jobs = backend.alias in self.jobs_backends
+            idle = [] if jobs else self.pool.idle()
+            if not jobs and not idle:
+                break  # a warm process is being replaced; try again after the next collect
+            self.backlog.pop(0)
             if execution.id in self.in_flight:
                 continue
             job = Job(backend=backend.alias, execution=execution)
-            if self.jobs_mode:
+            if jobs:
                 self.runner.submit(job)
             else:
-                self.pool.submit(self.pool.idle()[0], job)
+                self.pool.submit(idle[0], job)
             self.in_flight.add(execution.id)
             self.stats.dispatched += 1
             started += 1
@@ -139,16 +141,18 @@ class Worker:
         return started
 
     def _collect(self, timeout: float) -> list[tuple[Job, Done]]:
-        if self.jobs_mode:
-            deadline = time.monotonic() + timeout
-            finished = self.runner.collect()
-            while not finished and self.runner.running and time.monotonic() < deadline:
-                time.sleep(min(0.05, timeout))
-                finished = self.runner.collect()
-            if not self.runner.running and not finished and timeout > 0:
-                time.sleep(timeout)
-        else:
-            finished = self.pool.collect(timeout)
+        """Wait up to ``timeout`` for finished attempts (of either kind)."""
+        deadline = time.monotonic() + timeout
+        finished = self.runner.collect()
+        while True:
+            step = 0.05 if self.runner.running else max(0.0, deadline - time.monotonic())
+            finished += self.pool.collect(min(step, max(0.0, deadline - time.monotonic())))
+            finished += self.runner.collect()
+            if finished or time.monotonic() >= deadline:
+                break
+            if not self.pool.busy() and not self.runner.running:
+                time.sleep(max(0.0, deadline - time.monotonic()))
+                break
         for job, done in finished:
             self.in_flight.discard(job.execution.id)
             self.stats.finished += 1
@@ -163,7 +167,7 @@ class Worker:
 
     def _force_cancels(self) -> None:
         """cloud_run_jobs mode: SIGTERM attempts whose execution was force-cancelled."""
-        if not self.jobs_mode or not self.runner.running:
+        if not self.runner.running:
             return
         by_backend: dict[str, list[str]] = {}
         for item in self.runner.running:
@@ -176,6 +180,19 @@ class Worker:
                     if wanted and self.runner.sigterm(execution.id):
                         logger.info("force-cancelled execution_id=%s (SIGTERM)", execution.id)
 
+    def _retries_soon(self) -> bool:
+        """Is anything READY but due within the longest local retry backoff? (burst mode)"""
+        for backend in self.settings.backends:
+            store = backend.executions
+            horizon = store.clock.now() + timedelta(
+                seconds=backend.config.retry_backoff_max_seconds
+            )
+            if store.ready(
+                backend=backend.alias, queues=self._queues(backend), limit=1, now=horizon
+            ):
+                return True
+        return False
+
     def _busy(self) -> bool:
         return bool(self.in_flight)
 
@@ -183,8 +200,7 @@ class Worker:
 
     def run(self) -> Stats:
         """Serve until stopped (or, with once/burst, until the work is done)."""
-        if not self.jobs_mode:
-            self.pool.start()
+        self.pool.start()
         try:
             self._loop()
             self._drain()
@@ -211,8 +227,10 @@ class Worker:
                 return
             if settings.burst and polled_once and not self.backlog and not self._busy():
                 self._poll(self._free_slots())
-                if not self.backlog:
+                if not self.backlog and not self._retries_soon():
                     return
+                if not self.backlog:
+                    time.sleep(settings.poll_interval)
                 continue
             # Wake up for a result, or for the next poll; poll at once when a slot frees
             # up and the last poll filled the backlog (there is probably more).
@@ -232,10 +250,8 @@ class Worker:
             logger.warning(
                 "grace period over: handing back %d running attempt(s)", len(self.in_flight)
             )
-            if self.jobs_mode:
-                self.runner.terminate_all()
-            else:
-                self.pool.terminate_busy()
+            self.runner.terminate_all()
+            self.pool.terminate_busy()
             deadline = time.monotonic() + 30
             while self._busy() and time.monotonic() < deadline:
                 self._collect(0.5)

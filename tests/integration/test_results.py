@@ -22,7 +22,7 @@ def test_ready_result(make_execution: ExecutionFactory) -> None:
     assert result.id == execution.id
     assert result.status == TaskResultStatus.READY
     assert result.task.func is tasks.echo.func
-    assert result.task.run_after == execution.run_after
+    assert result.task.run_after is None  # not deferred
     assert result.args == [1, [2]]
     assert result.kwargs == {"a": None}
     assert result.backend == "default"

@@ -198,6 +198,18 @@ def test_renew_extends_lease_and_reports_cancel(
     assert final.status == TaskResultStatus.FAILED  # a cancelled attempt never retries
 
 
+def test_success_after_a_cancel_request_is_recorded_as_cancelled(
+    executions: ExecutionStore, make_execution: ExecutionFactory
+) -> None:
+    execution = make_execution()
+    lease = executions.claim(execution.id, worker_id="w1", lease_duration=LEASE)
+    executions.cancel(execution.id)
+    final = executions.succeed(lease, "late result")
+    assert final.status == TaskResultStatus.FAILED
+    assert final.return_value is None
+    assert final.errors[-1].exception_class_path == "django_tasks_fs.exceptions.TaskCancelledError"
+
+
 def test_cancel_ready_fails_it_and_it_never_runs(
     executions: ExecutionStore, make_execution: ExecutionFactory
 ) -> None:

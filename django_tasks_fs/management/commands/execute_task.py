@@ -2,7 +2,8 @@
 
 Exit status: 0 when the execution is SUCCESSFUL; 1 when it is FAILED (so a failed task
 looks red on Cloud Run); 75 (EX_TEMPFAIL) when another attempt should come (retryable
-failure, a live lease elsewhere, handed back): Cloud Run retries any non-zero exit.
+failure, a live lease elsewhere, handed back): Cloud Run retries any non-zero exit;
+2 for an unknown execution id.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ...worker.children import worker_name
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
 EXIT_RETRY = 75
+EXIT_UNKNOWN = 2
 
 
 class Command(BaseCommand):
@@ -44,11 +46,14 @@ class Command(BaseCommand):
         try:
             backend = self._backend(options["backend"], execution_id)
         except ExecutionNotFound as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(str(exc), returncode=EXIT_UNKNOWN) from exc
         name = os.environ.get("CLOUD_RUN_EXECUTION") or worker_name()
         result = Attempt(backend, execution_id, worker_id=name).run()
         if result.outcome == Outcome.REFUSED and result.execution is None:
-            raise CommandError(f"No task execution {execution_id!r} on backend {backend.alias!r}.")
+            raise CommandError(
+                f"No task execution {execution_id!r} on backend {backend.alias!r}.",
+                returncode=EXIT_UNKNOWN,
+            )
         status = result.execution.status if result.execution is not None else None
         self.stdout.write(
             f"execute_task {execution_id}: {result.outcome} {result.reason or ''}".rstrip()
