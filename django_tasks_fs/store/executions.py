@@ -8,7 +8,9 @@ and are not needed for one document (see docs/explanation/data-model.md).
 
 from __future__ import annotations
 
+import random
 import secrets
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -143,7 +145,7 @@ class ExecutionStore:
         """
         ref = self._ref(execution_id)
         current = known if known is not None and known.update_time is not None else None
-        for _ in range(MAX_CAS_ATTEMPTS):
+        for conflicts in range(MAX_CAS_ATTEMPTS):
             if current is None:
                 current, now = self._read(ref)
             else:
@@ -153,6 +155,8 @@ class ExecutionStore:
                 return self._write(ref, current, after)
             except FailedPrecondition:
                 current = None
+                # Jittered backoff so two writers that keep colliding drift apart.
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**conflicts)))
         raise ContentionError(
             f"Gave up on execution {execution_id!r} after {MAX_CAS_ATTEMPTS} write conflicts."
         )

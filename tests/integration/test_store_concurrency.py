@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter, defaultdict
 from datetime import timedelta
 
@@ -120,6 +121,7 @@ def test_concurrent_heartbeats_and_finish_by_the_owner_do_not_lose_the_result(
             except Exception:
                 return  # the lease ended when the result was written
             renewals.append(1)
+            time.sleep(0.01)  # a very eager heartbeat (real ones wait seconds)
 
     thread = threading.Thread(target=heartbeat)
     thread.start()

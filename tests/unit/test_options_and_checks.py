@@ -1,0 +1,123 @@
+"""OPTIONS parsing and the system checks that report problems."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+from django_tasks_fs.backends import ProcessBackend
+from django_tasks_fs.options import BackendOptions, parse_options
+
+
+def backend(**options: Any) -> ProcessBackend:
+    return ProcessBackend("default", {"OPTIONS": options})
+
+
+def ids(backend: ProcessBackend) -> list[str]:
+    return [m.id for m in backend.check() if m.id]
+
+
+def test_defaults() -> None:
+    options, problems = parse_options("default", {})
+    assert problems == []
+    assert options == BackendOptions()
+    assert options.max_attempts == 1
+    assert options.max_workers == 4
+    assert options.effective_batch_size == 4
+    assert options.database == "(default)"
+
+
+def test_a_valid_configuration_passes_the_checks() -> None:
+    assert (
+        backend(
+            database="tasks", collection_prefix="app_", max_attempts=None, mode="cloud_run_jobs"
+        ).check()
+        == []
+    )
+
+
+def test_unknown_option_suggests_the_right_name() -> None:
+    (message,) = backend(max_attempt=3).check()
+    assert message.id == "django_tasks_fs.E001"
+    assert "unknown option 'max_attempt'" in message.msg
+    assert message.hint == "Did you mean 'max_attempts'?"
+
+
+def test_cloud_options_are_unknown_to_process_backend() -> None:
+    (message,) = backend(base_url="https://x").check()
+    assert message.id == "django_tasks_fs.E001"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("mode", "lambda"),
+        ("max_attempts", 0),
+        ("max_attempts", "3"),
+        ("max_workers", True),
+        ("poll_interval_seconds", -1),
+        ("database", ""),
+        ("collection_prefix", "a/b"),
+        ("heartbeat_enabled", "yes"),
+        ("success_retention_days", 0),
+    ],
+)
+def test_invalid_values_are_reported_with_the_value_and_a_hint(key: str, value: Any) -> None:
+    (message,) = backend(**{key: value}).check()
+    assert message.id == "django_tasks_fs.E002"
+    assert f"['OPTIONS'][{key!r}] is {value!r}; expected" in message.msg
+    assert key in (message.hint or "")
+    assert isinstance(message, checks.Error)
+
+
+def test_heartbeat_interval_must_be_shorter_than_the_lease() -> None:
+    (message,) = backend(heartbeat_interval_seconds=30, heartbeat_timeout_seconds=10).check()
+    assert message.id == "django_tasks_fs.E003"
+
+
+def test_using_a_misconfigured_backend_raises() -> None:
+    bad = backend(mode="lambda", max_attempt=2)
+    with pytest.raises(ImproperlyConfigured, match=r"(?s)misconfigured.*'mode'.*max_attempt"):
+        _ = bad.executions
+
+
+def test_options_must_be_a_dict() -> None:
+    messages = ProcessBackend("default", {"OPTIONS": ["x"]}).check()
+    assert [m.id for m in messages] == ["django_tasks_fs.E001"]
+
+
+def test_app_must_be_installed() -> None:
+    with override_settings(INSTALLED_APPS=["django.contrib.contenttypes"]):
+        assert ids(backend()) == ["django_tasks_fs.E004"]
+
+
+def test_at_most_30_queues() -> None:
+    many = ProcessBackend("default", {"QUEUES": [f"q{i}" for i in range(31)]})
+    assert ids(many) == ["django_tasks_fs.E005"]
+
+
+def test_checks_run_through_django(settings: Any) -> None:
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks_fs.backends.ProcessBackend", "OPTIONS": {"mode": "x"}}
+    }
+    errors = [m for m in checks.run_checks() if m.id and m.id.startswith("django_tasks_fs")]
+    assert [m.id for m in errors] == ["django_tasks_fs.E002"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "defer", "force", "priority"),
+    [("cloud_tasks", True, False, True), ("cloud_run_jobs", False, True, True)],
+)
+def test_supports_flags_follow_the_mode(
+    mode: str, defer: bool, force: bool, priority: bool
+) -> None:
+    b = backend(mode=mode)
+    assert b.supports_defer is defer
+    assert b.supports_force_cancel is force
+    assert b.supports_priority is priority
+    assert b.supports_get_result is True
+    assert b.supports_async_task is True
