@@ -11,7 +11,7 @@ import enum
 import logging
 import traceback
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.tasks import TaskResultStatus
@@ -28,11 +28,12 @@ from ..exceptions import (
     TaskTimeout,
 )
 from ..results import TaskNotImportable, load_task, to_task_result
-from ..store import ErrorEntry, Lease, TaskExecution
+from ..store import ErrorEntry, Lease, TaskExecution, transitions
 from ..store.transitions import class_path
 from ..tasks import TaskContext
 from .heartbeat import Heartbeat
 from .interrupts import Interrupts, interruptible
+from .recorders import ImmediateRecorder, Recorder
 
 if TYPE_CHECKING:
     from ..backends.base import FirestoreBackend
@@ -70,6 +71,12 @@ class AttemptResult:
         return self.outcome.wants_retry
 
 
+#: Refusals that closed the execution as FAILED (the claim wrote that state).
+CLOSING_REASONS = frozenset(
+    {ClaimReason.RUN_ONCE_ATTEMPTED, ClaimReason.ATTEMPTS_EXHAUSTED, ClaimReason.CANCELLED}
+)
+
+
 def _error_entry(exc: BaseException) -> ErrorEntry:
     return ErrorEntry(
         exception_class_path=class_path(type(exc)),
@@ -94,6 +101,7 @@ class Attempt:
         worker_id: str,
         known: TaskExecution | None = None,
         max_attempts: int | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.backend = backend
         self.store = backend.executions
@@ -101,6 +109,7 @@ class Attempt:
         self.worker_id = worker_id
         self.known = known
         self.max_attempts = max_attempts
+        self.recorder: Recorder = recorder or ImmediateRecorder(self.store)
 
     def run(self) -> AttemptResult:
         """Claim, run and record; never raises for task errors."""
@@ -112,6 +121,7 @@ class Attempt:
                 lease_duration=config.lease_duration,
                 known=self.known,
                 max_attempts=self.max_attempts,
+                backend=self.backend.alias,
             )
         except ExecutionNotFound:
             return AttemptResult(outcome=Outcome.REFUSED, reason=ClaimReason.NOT_FOUND)
@@ -119,27 +129,17 @@ class Attempt:
             logger.info(
                 "claim refused execution_id=%s reason=%s", self.execution_id, refused.reason
             )
-            if (
-                refused.execution is not None
-                and refused.execution.is_finished
-                and refused.reason
-                in {
-                    ClaimReason.RUN_ONCE_ATTEMPTED,
-                    ClaimReason.ATTEMPTS_EXHAUSTED,
-                    ClaimReason.CANCELLED,
-                }
-            ):
+            if refused.reason in CLOSING_REASONS and refused.execution is not None:
                 self._send_finished(refused.execution)
             return AttemptResult(
                 outcome=Outcome.REFUSED, execution=refused.execution, reason=refused.reason
             )
-        if lease.execution.backend != self.backend.alias:
-            # Claimed through the wrong backend: hand it straight back, untouched.
-            self.store.release(lease)
-            return AttemptResult(outcome=Outcome.REFUSED, reason=ClaimReason.NOT_FOUND)
-        return self._run_leased(lease)
+        result = self.execute(lease)
+        assert result is not None, "an immediate recorder always returns a result"
+        return result
 
-    def _run_leased(self, lease: Lease) -> AttemptResult:
+    def execute(self, lease: Lease) -> AttemptResult | None:
+        """Run the task of an already won lease; None when the recorder defers the write."""
         config = self.backend.config
         execution = lease.execution
         with interruptible(execution.timeout_seconds) as interrupts:
@@ -152,12 +152,12 @@ class Attempt:
             )
             if config.heartbeat_enabled:
                 heartbeat.start()
+            join = config.heartbeat_join_timeout_seconds
             try:
                 task = load_task(execution.task_path)
             except TaskNotImportable as exc:
                 # A task whose module is gone can never run: fail it now, never leave it RUNNING.
-                heartbeat.stop(config.heartbeat_join_timeout_seconds)
-                return self._record(heartbeat.lease, error=_error_entry(exc), retryable=False)
+                return self._fail(heartbeat.stop(join), _error_entry(exc), retryable=False)
             result = to_task_result(execution, task)
             task_started.send(type(self.backend), task_result=result)
             try:
@@ -174,19 +174,17 @@ class Attempt:
                 interrupts.armed = False
             except (TaskCancelledError, KeyboardInterrupt, SystemExit) as exc:
                 interrupts.armed = False
-                latest = heartbeat.stop(config.heartbeat_join_timeout_seconds)
-                return self._stopped(latest, heartbeat, interrupts, exc)
+                return self._stopped(heartbeat.stop(join), heartbeat, interrupts, exc)
             except PermanentTaskError as exc:
                 interrupts.armed = False
-                latest = heartbeat.stop(config.heartbeat_join_timeout_seconds)
-                return self._record(latest, error=_error_entry(exc), retryable=False)
+                return self._fail(heartbeat.stop(join), _error_entry(exc), retryable=False)
             except Exception as exc:
                 interrupts.armed = False
-                latest = heartbeat.stop(config.heartbeat_join_timeout_seconds)
+                latest = heartbeat.stop(join)
                 if heartbeat.cancelled.is_set():
                     return self._stopped(latest, heartbeat, interrupts, exc)
-                return self._record(latest, error=_error_entry(exc), retryable=True)
-            latest = heartbeat.stop(config.heartbeat_join_timeout_seconds)
+                return self._fail(latest, _error_entry(exc), retryable=True)
+            latest = heartbeat.stop(join)
             if heartbeat.lost.is_set():
                 return AttemptResult(outcome=Outcome.LEASE_LOST)
             return self._succeed(latest, value)
@@ -207,7 +205,7 @@ class Attempt:
 
     def _stopped(
         self, lease: Lease, heartbeat: Heartbeat, interrupts: Interrupts, exc: BaseException
-    ) -> AttemptResult:
+    ) -> AttemptResult | None:
         """The task was stopped: record a cancel or a timeout, or hand it back (shutdown)."""
         if heartbeat.lost.is_set():
             return AttemptResult(outcome=Outcome.LEASE_LOST)
@@ -217,6 +215,7 @@ class Attempt:
             return AttemptResult(outcome=Outcome.LEASE_LOST)
         if current.lease_owner != lease.owner:
             return AttemptResult(outcome=Outcome.LEASE_LOST)
+        lease = Lease(owner=lease.owner, execution=current)
         if current.cancelled_at is not None:
             error = (
                 _error_entry(exc)
@@ -225,49 +224,76 @@ class Attempt:
                     TaskCancelledError, f"cancelled while running ({type(exc).__name__})"
                 )
             )
-            return self._record(lease, error=error, retryable=False)
+            return self._fail(lease, error, retryable=False)
         if interrupts.timed_out:
-            seconds = interrupts.timeout
-            return self._record(
-                lease,
-                error=_synthetic_error(TaskTimeout, f"attempt exceeded its timeout of {seconds}s"),
-                retryable=True,
+            error = _synthetic_error(
+                TaskTimeout, f"attempt exceeded its timeout of {interrupts.timeout}s"
             )
-        try:
-            released = self.store.release(lease)
-        except LeaseLost:
-            return AttemptResult(outcome=Outcome.LEASE_LOST)
+            return self._fail(lease, error, retryable=True)
         logger.info("attempt handed back execution_id=%s", self.execution_id)
-        return AttemptResult(outcome=Outcome.RELEASED, execution=released)
+        return self.recorder.write(
+            lease,
+            lambda current, now: transitions.release(current, owner=lease.owner),
+            lambda written: self._describe(written, Outcome.RELEASED),
+        )
 
-    def _succeed(self, lease: Lease, value: Any) -> AttemptResult:
+    def _succeed(self, lease: Lease, value: Any) -> AttemptResult | None:
+        settings = self.store.settings
+
+        def step(current: TaskExecution, now: datetime) -> TaskExecution:
+            return transitions.succeed(
+                current, settings, owner=lease.owner, now=now, return_value=value
+            )
+
         try:
-            done = self.store.succeed(lease, value)
+            # Refuse a return value that is not JSON or too large before deferring anything.
+            self.store.check_writable(step(lease.execution, self.store.clock.now()))
+        except PayloadError as exc:
+            return self._fail(lease, _error_entry(exc), retryable=False)
         except LeaseLost:
             return AttemptResult(outcome=Outcome.LEASE_LOST)
-        except PayloadError as exc:
-            # The return value cannot be stored: the attempt fails, clearly, and for good.
-            return self._record(lease, error=_error_entry(exc), retryable=False)
-        self._send_finished(done)
-        if done.status != TaskResultStatus.SUCCESSFUL:  # cancelled while it ran
-            return AttemptResult(outcome=Outcome.FAILED, execution=done)
-        return AttemptResult(outcome=Outcome.SUCCEEDED, execution=done)
+        return self.recorder.write(lease, step, self._finished)
 
-    def _record(self, lease: Lease, *, error: ErrorEntry, retryable: bool) -> AttemptResult:
+    def _fail(self, lease: Lease, error: ErrorEntry, *, retryable: bool) -> AttemptResult | None:
         retry_at = None
         if retryable:
             retry_at = self.store.clock.now() + self.backend.retry_delay(lease.attempt)
-        try:
-            after = self.store.fail(lease, error, retryable=retryable, retry_at=retry_at)
-        except LeaseLost:
-            return AttemptResult(outcome=Outcome.LEASE_LOST)
-        if after.status == TaskResultStatus.READY:
-            logger.info(
-                "attempt failed, will retry execution_id=%s attempt=%s", after.id, after.attempts
+        settings = self.store.settings
+
+        def step(current: TaskExecution, now: datetime) -> TaskExecution:
+            return transitions.fail(
+                current,
+                settings,
+                owner=lease.owner,
+                now=now,
+                error=error,
+                retryable=retryable,
+                retry_at=retry_at,
             )
-            return AttemptResult(outcome=Outcome.RETRY, execution=after)
-        self._send_finished(after)
-        return AttemptResult(outcome=Outcome.FAILED, execution=after)
+
+        return self.recorder.write(lease, step, self._finished)
+
+    def _finished(self, written: TaskExecution | LeaseLost) -> AttemptResult:
+        """The result of a final write (success or failure)."""
+        if isinstance(written, LeaseLost):
+            return AttemptResult(outcome=Outcome.LEASE_LOST)
+        if written.status == TaskResultStatus.READY:
+            logger.info(
+                "attempt failed, will retry execution_id=%s attempt=%s",
+                written.id,
+                written.attempts,
+            )
+            return AttemptResult(outcome=Outcome.RETRY, execution=written)
+        self._send_finished(written)
+        outcome = (
+            Outcome.SUCCEEDED if written.status == TaskResultStatus.SUCCESSFUL else Outcome.FAILED
+        )
+        return AttemptResult(outcome=outcome, execution=written)
+
+    def _describe(self, written: TaskExecution | LeaseLost, outcome: Outcome) -> AttemptResult:
+        if isinstance(written, LeaseLost):
+            return AttemptResult(outcome=Outcome.LEASE_LOST)
+        return AttemptResult(outcome=outcome, execution=written)
 
     def _send_finished(self, execution: TaskExecution) -> None:
         try:

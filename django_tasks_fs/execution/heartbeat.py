@@ -1,8 +1,13 @@
-"""A thread that renews an attempt's lease and notices cancel requests and takeovers."""
+"""Lease renewal for running attempts, and notice of cancel requests and takeovers.
+
+One background thread per process renews every running attempt's lease when it is
+due: no thread is started per attempt, so a stream of short tasks costs nothing here.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 class Heartbeat:
-    """Renew ``lease`` every ``interval`` until stopped.
+    """Renew ``lease`` every ``interval`` seconds while the attempt runs.
 
     ``cancelled`` is set on a cancel request or a lost lease; ``lost`` only on a lost
     lease. ``on_stop_needed`` is called once when the attempt must stop at once (a
@@ -38,70 +43,119 @@ class Heartbeat:
         self.cancelled = threading.Event()
         self.lost = threading.Event()
         self._lease = lease
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._stopped_once = False
-        self._thread: threading.Thread | None = None
+        self._beat = threading.Lock()  # held while a renewal is in flight
+        self._stopped = False
+        self._stop_called = False
+        self._next = time.monotonic() + interval
+        self._last_success = time.monotonic()
 
     @property
     def lease(self) -> Lease:
-        with self._lock:
-            return self._lease
+        return self._lease
 
     def start(self) -> Heartbeat:
-        self._thread = threading.Thread(
-            target=self._run, name=f"heartbeat-{self._lease.execution_id}", daemon=True
-        )
-        self._thread.start()
+        _ticker().add(self)
         return self
 
     def stop(self, join_timeout: float) -> Lease:
-        """Stop renewing; return the newest lease."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(join_timeout)
-            if self._thread.is_alive():
-                logger.error(
-                    "heartbeat thread did not stop execution_id=%s", self._lease.execution_id
-                )
-        return self.lease
+        """Stop renewing (waiting for a renewal in flight); return the newest lease."""
+        _ticker().remove(self)
+        if self._beat.acquire(timeout=join_timeout):
+            self._stopped = True
+            self._beat.release()
+        else:
+            logger.error("heartbeat did not stop in time execution_id=%s", self._lease.execution_id)
+            self._stopped = True
+        return self._lease
+
+    def due(self, now: float) -> bool:
+        return not self._stopped and now >= self._next
 
     def _stop_needed(self) -> None:
-        if not self._stopped_once and self.on_stop_needed is not None:
-            self._stopped_once = True
+        if not self._stop_called and self.on_stop_needed is not None:
+            self._stop_called = True
             self.on_stop_needed()
 
-    def _run(self) -> None:
-        last_success = time.monotonic()
-        while not self._stop.wait(self.interval):
+    def beat(self) -> bool:
+        """Renew once; return False when this heartbeat is over (lease lost)."""
+        with self._beat:
+            if self._stopped:
+                return False
+            self._next = time.monotonic() + self.interval
             try:
-                renewed = self.store.renew(self.lease, lease_duration=self.duration)
+                renewed = self.store.renew(self._lease, lease_duration=self.duration)
             except LeaseLost:
                 logger.warning("lease lost execution_id=%s", self._lease.execution_id)
-                self.lost.set()
-                self.cancelled.set()
-                self._stop_needed()
-                return
+                return self._lose()
             except Exception:
                 # Firestore unreachable: keep trying until the lease would have expired.
-                if time.monotonic() - last_success > self.duration.total_seconds():
+                if time.monotonic() - self._last_success > self.duration.total_seconds():
                     logger.exception(
                         "heartbeat failing past the lease execution_id=%s", self._lease.execution_id
                     )
-                    self.lost.set()
-                    self.cancelled.set()
-                    self._stop_needed()
-                    return
+                    return self._lose()
                 logger.warning(
                     "heartbeat failed, retrying execution_id=%s",
                     self._lease.execution_id,
                     exc_info=True,
                 )
-                continue
-            last_success = time.monotonic()
+                return True
+            self._last_success = time.monotonic()
+            self._lease = renewed
+        if renewed.cancel_requested:
+            self.cancelled.set()
+            if renewed.force_cancel:
+                self._stop_needed()
+        return True
+
+    def _lose(self) -> bool:
+        self.lost.set()
+        self.cancelled.set()
+        self._stop_needed()
+        return False
+
+
+class _Ticker:
+    """The per-process thread that calls ``beat()`` on due heartbeats."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._heartbeats: set[Heartbeat] = set()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeats", daemon=True)
+        self._thread.start()
+
+    def add(self, heartbeat: Heartbeat) -> None:
+        with self._lock:
+            self._heartbeats.add(heartbeat)
+        self._wake.set()
+
+    def remove(self, heartbeat: Heartbeat) -> None:
+        with self._lock:
+            self._heartbeats.discard(heartbeat)
+
+    def _run(self) -> None:
+        while True:
             with self._lock:
-                self._lease = renewed
-            if renewed.cancel_requested:
-                self.cancelled.set()
-                if renewed.force_cancel:
-                    self._stop_needed()
+                heartbeats = list(self._heartbeats)
+            now = time.monotonic()
+            for heartbeat in heartbeats:
+                if heartbeat.due(now) and not heartbeat.beat():
+                    self.remove(heartbeat)
+            with self._lock:
+                waits = [h._next - time.monotonic() for h in self._heartbeats]
+            self._wake.wait(max(0.01, min(waits, default=1.0)))
+            self._wake.clear()
+
+
+_tickers: dict[int, _Ticker] = {}
+_tickers_lock = threading.Lock()
+
+
+def _ticker() -> _Ticker:
+    # One per process id: a forked child needs its own thread.
+    with _tickers_lock:
+        ticker = _tickers.get(os.getpid())
+        if ticker is None:
+            ticker = _tickers[os.getpid()] = _Ticker()
+        return ticker

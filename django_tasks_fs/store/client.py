@@ -74,6 +74,16 @@ def get_client(settings: StoreSettings) -> firestore.Client:
         return client
 
 
+def has_clients() -> bool:
+    """Has this process created a Firestore client (and so possibly a gRPC channel)?
+
+    A process without one can be forked safely; after that, only spawned children are.
+    """
+    pid = os.getpid()
+    with _clients_lock:
+        return any(key[0] == pid for key in _clients)
+
+
 class ServerClock:
     """Firestore's idea of now, learned from the timestamps its responses carry.
 

@@ -21,7 +21,7 @@ from google.api_core.exceptions import FailedPrecondition, NotFound
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from ..exceptions import ClaimRefused, ExecutionNotFound, TaskFsError
+from ..exceptions import ClaimRefused, ExecutionNotFound, LeaseLost, TaskFsError
 from . import transitions
 from .client import ServerClock, StoreSettings, get_client
 from .codec import ensure_fits
@@ -111,6 +111,12 @@ class ExecutionStore:
     def delete(self, execution_id: str) -> None:
         self._ref(execution_id).delete()
 
+    def check_writable(self, execution: TaskExecution) -> None:
+        """Raise PayloadError if ``execution`` could not be stored (not JSON, too large)."""
+        ensure_fits(
+            self._ref(execution.id).path, execution.to_document(), what="The task's return value"
+        )
+
     def _read(self, ref: firestore.DocumentReference) -> tuple[TaskExecution, datetime]:
         snapshot = ref.get()
         if not snapshot.exists:
@@ -161,6 +167,35 @@ class ExecutionStore:
             f"Gave up on execution {execution_id!r} after {MAX_CAS_ATTEMPTS} write conflicts."
         )
 
+    def _write_batch(
+        self, pairs: Sequence[tuple[TaskExecution, TaskExecution]]
+    ) -> list[TaskExecution] | None:
+        """Write several (before, after) pairs in one commit, each conditional on its
+        update time; None (nothing written) if any precondition failed."""
+        batch = self.client.batch()
+        written: list[tuple[TaskExecution, TaskExecution]] = []
+        for before, after in pairs:
+            old, new = before.to_document(), after.to_document()
+            changes = {key: value for key, value in new.items() if old.get(key) != value}
+            if "return_value" in changes:
+                ensure_fits(self._ref(after.id).path, new, what="The task's return value")
+            assert before.update_time is not None
+            if changes:
+                option = self.client.write_option(last_update_time=before.update_time)
+                batch.update(self._ref(after.id), changes, option=option)
+            written.append((before, after))
+        if not len(batch):
+            return [before for before, _ in written]
+        try:
+            results = batch.commit()
+        except (FailedPrecondition, NotFound):
+            return None
+        update_time = results[0].update_time if results else None
+        if update_time is not None:
+            self.clock.observe(update_time)
+        # A batch commits atomically: every written document has the commit's update time.
+        return [after.evolve(update_time=update_time) for _, after in written]
+
     # -- the attempt lifecycle ---------------------------------------------------------
 
     def claim(
@@ -171,9 +206,11 @@ class ExecutionStore:
         lease_duration: timedelta,
         known: TaskExecution | None = None,
         max_attempts: int | None = None,
+        backend: str | None = None,
     ) -> Lease:
         """Win the lease for a new attempt; raise ClaimRefused with the reason otherwise.
 
+        ``backend`` refuses (NOT_FOUND, nothing written) another backend's execution.
         ``max_attempts`` overrides the stored limit (e.g. from a Cloud Tasks queue's
         retry config); 0 means unlimited, None keeps the stored limit. A refusal that ends the execution (run_once, exhausted,
         cancelled) writes it as FAILED first, so nothing stays RUNNING.
@@ -193,6 +230,7 @@ class ExecutionStore:
                     worker_id=worker_id,
                     now=now,
                     lease_duration=lease_duration,
+                    backend=backend,
                 )
             except ClaimRefused as exc:
                 if exc.execution is None or not exc.execution.is_finished or current.is_finished:
@@ -205,13 +243,90 @@ class ExecutionStore:
             raise ClaimRefused(refusal[0].reason, written)
         return Lease(owner=owner, execution=written)
 
-    def _as_owner(self, lease: Lease, step: Step) -> TaskExecution:
+    def claim_many(
+        self,
+        known: Sequence[TaskExecution],
+        *,
+        worker_id: str,
+        lease_duration: timedelta,
+        backend: str | None = None,
+    ) -> list[Lease]:
+        """Claim several executions just read by a query, in one commit when nobody raced us.
+
+        Executions that cannot be claimed are skipped; if the batch conflicts, each one
+        is claimed on its own (so a race costs speed, never correctness).
+        """
+        now = self.clock.now()
+        owners: dict[str, str] = {}
+        pairs: list[tuple[TaskExecution, TaskExecution]] = []
+        for execution in known:
+            owner = new_lease_owner(worker_id)
+            try:
+                after = transitions.claim(
+                    execution,
+                    self.settings,
+                    owner=owner,
+                    worker_id=worker_id,
+                    now=now,
+                    lease_duration=lease_duration,
+                    backend=backend,
+                )
+            except ClaimRefused as refused:
+                closing = refused.execution
+                if closing is not None and closing.is_finished and not execution.is_finished:
+                    pairs.append((execution, closing))  # run_once / exhausted: close it
+                continue
+            owners[execution.id] = owner
+            pairs.append((execution, after))
+        written = self._write_batch(pairs) if pairs else []
+        if written is not None:
+            return [Lease(owner=owners[e.id], execution=e) for e in written if e.id in owners]
+        leases = []
+        for execution in known:
+            try:
+                leases.append(
+                    self.claim(
+                        execution.id,
+                        worker_id=worker_id,
+                        lease_duration=lease_duration,
+                        backend=backend,
+                    )
+                )
+            except (ClaimRefused, ExecutionNotFound):
+                continue
+        return leases
+
+    def write_many(self, items: Sequence[tuple[Lease, Step]]) -> list[TaskExecution | LeaseLost]:
+        """Apply each lease holder's ``step`` (finish, fail, ...) in one commit if possible.
+
+        Falls back to one compare-and-set per item when any of them conflicts; an item
+        whose lease is gone comes back as a LeaseLost instance instead of an execution.
+        """
+        now = self.clock.now()
+        pairs: list[tuple[TaskExecution, TaskExecution]] = []
+        try:
+            for lease, step in items:
+                pairs.append((lease.execution, step(lease.execution, now)))
+            written: list[TaskExecution] | None = self._write_batch(pairs)
+        except LeaseLost:
+            written = None
+        if written is not None:
+            return list(written)
+        results: list[TaskExecution | LeaseLost] = []
+        for lease, step in items:
+            try:
+                results.append(self.write_as_owner(lease, step))
+            except LeaseLost as exc:
+                results.append(exc)
+        return results
+
+    def write_as_owner(self, lease: Lease, step: Step) -> TaskExecution:
         """Write as the lease holder: one conditional write, or LeaseLost."""
         return self._compare_and_set(lease.execution_id, step, known=lease.execution)
 
     def renew(self, lease: Lease, *, lease_duration: timedelta) -> Lease:
         """Extend the lease (heartbeat); the new Lease reports any cancel request."""
-        written = self._as_owner(
+        written = self.write_as_owner(
             lease,
             lambda current, now: transitions.renew(
                 current, owner=lease.owner, now=now, lease_duration=lease_duration
@@ -221,7 +336,7 @@ class ExecutionStore:
 
     def succeed(self, lease: Lease, return_value: Any) -> TaskExecution:
         """Record success; raise LeaseLost (nothing written) if the lease is gone."""
-        return self._as_owner(
+        return self.write_as_owner(
             lease,
             lambda current, now: transitions.succeed(
                 current, self.settings, owner=lease.owner, now=now, return_value=return_value
@@ -232,7 +347,7 @@ class ExecutionStore:
         self, lease: Lease, error: ErrorEntry, *, retryable: bool, retry_at: datetime | None = None
     ) -> TaskExecution:
         """Record a failed attempt: READY for another one when allowed, else FAILED."""
-        return self._as_owner(
+        return self.write_as_owner(
             lease,
             lambda current, now: transitions.fail(
                 current,
@@ -247,7 +362,7 @@ class ExecutionStore:
 
     def release(self, lease: Lease) -> TaskExecution:
         """Hand an unfinished attempt back as READY (graceful shutdown), uncounted."""
-        return self._as_owner(
+        return self.write_as_owner(
             lease, lambda current, now: transitions.release(current, owner=lease.owner)
         )
 

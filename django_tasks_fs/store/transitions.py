@@ -81,13 +81,19 @@ def claim(
     worker_id: str,
     now: datetime,
     lease_duration: timedelta,
+    backend: str | None = None,
 ) -> TaskExecution:
     """Start a new attempt, or raise ClaimRefused carrying the state to write (if any).
+
+    ``backend``, when given, must own the execution (another backend's execution is
+    refused as not found, and left untouched).
 
     A refusal that ends the execution (run_once, attempts exhausted, cancelled) carries
     the FAILED execution in ``ClaimRefused.execution`` so the caller can persist it:
     nothing is left RUNNING or READY forever.
     """
+    if backend is not None and execution.backend != backend:
+        raise ClaimRefused(ClaimReason.NOT_FOUND, None)
     if execution.is_finished:
         raise ClaimRefused(ClaimReason.FINISHED, execution)
     if execution.status == RUNNING and not lease_expired(execution, now):

@@ -24,6 +24,12 @@ from .children import Done, Job, JobRunner, WarmPool
 
 logger = logging.getLogger(__name__)
 
+#: A warm process claims and runs up to this many executions per hand-out (one commit
+#: claims them all, results are written in batches).
+MAX_CHUNK = 50
+#: Expired leases (dead workers) are looked for at most this often, in seconds.
+RECLAIM_INTERVAL = 1.0
+
 
 @dataclass
 class WorkerSettings:
@@ -97,50 +103,63 @@ class Worker:
             )
         return sorted(backend.queues) if backend.queues else None
 
-    def _poll(self, wanted: int) -> None:
-        """Refill the backlog with due executions and expired leases, best first."""
+    def _poll(self, *, reclaim: bool) -> int:
+        """Refill the backlog with due executions (and expired leases), best first.
+
+        Returns how many new executions were found.
+        """
         found: list[tuple[FirestoreBackend, TaskExecution]] = []
-        limit = max(wanted, self.settings.batch_size)
+        limit = self.settings.batch_size
         for backend in self.settings.backends:
             store = backend.executions
             queues = self._queues(backend)
-            found += [
-                (backend, e) for e in store.ready(backend=backend.alias, queues=queues, limit=limit)
-            ]
-            expired = store.expired_leases(backend=backend.alias, limit=limit)
-            found += [(backend, e) for e in expired if not queues or e.queue_name in queues]
+            ready = store.ready(backend=backend.alias, queues=queues, limit=limit)
+            found += [(backend, e) for e in ready]
+            if reclaim:
+                expired = store.expired_leases(backend=backend.alias, limit=limit)
+                found += [(backend, e) for e in expired if not queues or e.queue_name in queues]
         found.sort(key=lambda item: (-item[1].priority, item[1].run_after))
         queued = {e.id for _, e in self.backlog}
-        self.backlog += [
-            (b, e) for b, e in found if e.id not in self.in_flight and e.id not in queued
-        ]
+        new = [(b, e) for b, e in found if e.id not in self.in_flight and e.id not in queued]
+        self.backlog += new
+        return len(new)
 
     def _free_slots(self) -> int:
-        return self.settings.max_workers - len(self.in_flight)
+        """Executions this worker could start now (a warm process takes a whole chunk)."""
+        return len(self.pool.idle()) * MAX_CHUNK + (self.runner.free() if self.jobs_backends else 0)
 
     def _dispatch(self) -> int:
+        """Hand backlog executions out, best first: chunks to warm processes, one per job."""
         started = 0
-        while self.backlog and self._free_slots() > 0:
+        while self.backlog:
             backend, execution = self.backlog[0]
-            jobs = backend.alias in self.jobs_backends
-            idle = [] if jobs else self.pool.idle()
-            if not jobs and not idle:
-                break  # a warm process is being replaced; try again after the next collect
-            self.backlog.pop(0)
             if execution.id in self.in_flight:
+                self.backlog.pop(0)
                 continue
-            job = Job(backend=backend.alias, execution=execution)
-            if jobs:
-                self.runner.submit(job)
+            if backend.alias in self.jobs_backends:
+                if not self.runner.free():
+                    break
+                chunk = [self.backlog.pop(0)[1]]
+                self.runner.submit(Job(backend=backend.alias, executions=(execution,)))
             else:
-                self.pool.submit(idle[0], job)
-            self.in_flight.add(execution.id)
-            self.stats.dispatched += 1
-            started += 1
-            logger.debug("dispatched execution_id=%s task=%s", execution.id, execution.task_path)
+                idle = self.pool.idle()
+                if not idle:
+                    break
+                size = max(1, min(MAX_CHUNK, -(-len(self.backlog) // len(idle))))
+                chunk = []
+                while self.backlog and len(chunk) < size and self.backlog[0][0] is backend:
+                    candidate = self.backlog.pop(0)[1]
+                    if candidate.id not in self.in_flight:
+                        chunk.append(candidate)
+                self.pool.submit(idle[0], Job(backend=backend.alias, executions=tuple(chunk)))
+            for item in chunk:
+                self.in_flight.add(item.id)
+                logger.debug("dispatched execution_id=%s task=%s", item.id, item.task_path)
+            self.stats.dispatched += len(chunk)
+            started += len(chunk)
         return started
 
-    def _collect(self, timeout: float) -> list[tuple[Job, Done]]:
+    def _collect(self, timeout: float) -> list[tuple[Job, list[Done]]]:
         """Wait up to ``timeout`` for finished attempts (of either kind)."""
         deadline = time.monotonic() + timeout
         finished = self.runner.collect()
@@ -153,16 +172,17 @@ class Worker:
             if not self.pool.busy() and not self.runner.running:
                 time.sleep(max(0.0, deadline - time.monotonic()))
                 break
-        for job, done in finished:
-            self.in_flight.discard(job.execution.id)
-            self.stats.finished += 1
-            self.stats.outcomes[done.outcome] = self.stats.outcomes.get(done.outcome, 0) + 1
-            logger.info(
-                "finished execution_id=%s outcome=%s %s",
-                done.execution_id,
-                done.outcome,
-                done.detail,
-            )
+        for job, results in finished:
+            self.in_flight.difference_update(job.ids)
+            for done in results:
+                self.stats.finished += 1
+                self.stats.outcomes[done.outcome] = self.stats.outcomes.get(done.outcome, 0) + 1
+                logger.info(
+                    "finished execution_id=%s outcome=%s %s",
+                    done.execution_id,
+                    done.outcome,
+                    done.detail,
+                )
         return finished
 
     def _force_cancels(self) -> None:
@@ -171,7 +191,7 @@ class Worker:
             return
         by_backend: dict[str, list[str]] = {}
         for item in self.runner.running:
-            by_backend.setdefault(item.job.backend, []).append(item.job.execution.id)
+            by_backend.setdefault(item.job.backend, []).extend(item.job.ids)
         for backend in self.settings.backends:
             ids = by_backend.get(backend.alias)
             if ids:
@@ -210,34 +230,41 @@ class Worker:
 
     def _loop(self) -> None:
         settings = self.settings
-        next_poll = 0.0
-        polled_once = False
+        next_poll = next_reclaim = 0.0
+        polled_once = more = False
+        low_water = max(1, settings.batch_size // 2)
         while not self.stopping:
             now = time.monotonic()
-            if now >= next_poll and not (settings.once and polled_once):
-                if self.cron is not None:
-                    self.cron.tick(settings.backends[0].executions.clock.now())
+            if now >= next_poll and self.cron is not None:
+                self.cron.tick(settings.backends[0].executions.clock.now())
                 self._force_cancels()
-                if self._free_slots() > 0 and not self.backlog:
-                    self._poll(self._free_slots())
+            # Poll when the backlog runs low, on the poll interval, or at once while the
+            # last poll came back full (there is more): the next batch is fetched while
+            # the processes work on the current one.
+            wanted = len(self.backlog) < low_water and (now >= next_poll or more)
+            if wanted and not (settings.once and polled_once):
+                reclaim = now >= next_reclaim
+                found = self._poll(reclaim=reclaim)
+                more = found >= low_water
                 polled_once = True
                 next_poll = now + settings.poll_interval
+                if reclaim:
+                    next_reclaim = now + max(settings.poll_interval, RECLAIM_INTERVAL)
             self._dispatch()
-            if settings.once and polled_once and not self.backlog and not self._busy():
+            idle = not self.backlog and not self._busy()
+            if settings.once and polled_once and idle:
                 return
-            if settings.burst and polled_once and not self.backlog and not self._busy():
-                self._poll(self._free_slots())
-                if not self.backlog and not self._retries_soon():
+            if settings.burst and polled_once and idle and not more:
+                if self._poll(reclaim=True) == 0 and not self._retries_soon():
                     return
                 if not self.backlog:
                     time.sleep(settings.poll_interval)
                 continue
-            # Wake up for a result, or for the next poll; poll at once when a slot frees
-            # up and the last poll filled the backlog (there is probably more).
-            wait = max(0.0, next_poll - time.monotonic())
-            finished = self._collect(wait if self._busy() else min(wait, settings.poll_interval))
-            if finished and not self.backlog and not settings.once:
-                next_poll = 0.0
+            if more and len(self.backlog) < low_water:
+                wait = 0.0
+            else:
+                wait = max(0.0, next_poll - time.monotonic())
+            self._collect(wait)
 
     def _drain(self) -> None:
         """Let running attempts finish within the grace period, then hand the rest back."""
