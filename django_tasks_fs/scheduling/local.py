@@ -3,8 +3,9 @@
 Exactly once per slot across workers and restarts comes from the slot reservations
 (store.schedules); this module only decides which slots are due:
 
-* slots after the schedule's ``last_slot`` and after the worker started, minus a
-  restart window (so a slot that fell due while the worker restarted still fires);
+* slots after the schedule's ``last_slot`` (or its creation) and after the worker
+  started, minus a restart window (so a slot that fell due while the worker restarted
+  still fires);
 * with ``catch_up``, also the newest slot missed while no worker ran.
 """
 
@@ -40,15 +41,13 @@ class LocalCron:
         self.catch_up = catch_up
         self._cursors: dict[tuple[str, str], datetime] = {}
 
-    def _first_cursor(self, schedule: ScheduledTask, now: datetime) -> datetime:
-        floor = self.started - RESTART_WINDOW
-        if schedule.last_slot is not None:
-            if self.catch_up:
-                return schedule.last_slot
-            return max(schedule.last_slot, floor)
-        if self.catch_up and schedule.created_at is not None:
-            return min(schedule.created_at, floor)
-        return floor
+    def _first_cursor(self, schedule: ScheduledTask) -> datetime:
+        """Slots after this instant are due when this worker first sees the schedule."""
+        # Nothing before the schedule existed, nor before the last slot it fired.
+        since = schedule.last_slot or schedule.created_at or self.started
+        if self.catch_up:
+            return since
+        return max(since, self.started - RESTART_WINDOW)
 
     def tick(self, now: datetime) -> list[TaskExecution]:
         fired: list[TaskExecution] = []
@@ -64,7 +63,7 @@ class LocalCron:
     ) -> list[TaskExecution]:
         key = (backend.alias, schedule.name)
         first_sight = key not in self._cursors
-        cursor = self._cursors.get(key) or self._first_cursor(schedule, now)
+        cursor = self._cursors.get(key) or self._first_cursor(schedule)
         try:
             slots = slots_between(schedule.schedule, schedule.time_zone, cursor, now)
         except ValueError:

@@ -161,3 +161,16 @@ def test_fired_executions_run(backend: Any, every_five: Any) -> None:
     stored = backend.executions.get(fired[0].id)
     assert stored.status == TaskResultStatus.SUCCESSFUL
     assert stored.return_value == {"args": ["tick"], "kwargs": {"n": 1}}
+
+
+def test_a_slot_before_the_schedule_existed_never_fires(backend: Any, every_five: Any) -> None:
+    backend.schedules.update("every-5", lambda s: s.evolve(created_at=T0))  # 10:00:30
+    for catch_up in (False, True):
+        assert (
+            LocalCron([backend], started=T0, catch_up=catch_up).tick(T0 + timedelta(seconds=5))
+            == []
+        )
+    assert count(backend) == 0
+    assert (
+        len(LocalCron([backend], started=T0, catch_up=False).tick(T0 + timedelta(minutes=5))) == 1
+    )
