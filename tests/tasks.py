@@ -93,7 +93,7 @@ def sleep_then_record(path: str, seconds: float) -> str:
     return "slept"
 
 
-@task(timeout=timedelta(seconds=15))
+@task(backend="jobs", timeout=timedelta(seconds=1))
 def too_slow(path: str) -> None:
     _record(path, "started")
     time.sleep(60)

@@ -229,3 +229,39 @@ def test_execute_task_unknown_id(tasks_project: str) -> None:
     _, err = process.communicate(timeout=TIMEOUT)
     assert process.returncode == 2
     assert "no-such-id" in err
+
+
+def test_timeout_interrupts_the_attempt_and_records_task_timeout(
+    tasks_project: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "ran.txt"
+    result = tasks.too_slow.enqueue(str(log))
+    process = start_django(
+        tasks_project, "execute_task", result.id, stdout=subprocess.PIPE, text=True
+    )
+    out, _ = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 75, out  # retry wanted: attempts are left
+    result.refresh()
+    assert result.status == TaskResultStatus.READY
+    assert result.errors[-1].exception_class_path == "django_tasks_fs.exceptions.TaskTimeout"
+    assert "exceeded its timeout of 1.0s" in result.errors[-1].traceback
+    assert lines(log) == ["started"]
+
+
+def test_queue_filter_and_once(tasks_project: str, tmp_path: Path) -> None:
+    log = tmp_path / "ran.txt"
+    email = tasks.record.using(queue_name="emails").enqueue(str(log), "email")
+    default = tasks.record.enqueue(str(log), "default")
+    done = run_worker(tasks_project, "--once", "--queue", "emails")
+    assert done.returncode == 0, done.stdout
+    email.refresh()
+    default.refresh()
+    assert email.status == TaskResultStatus.SUCCESSFUL
+    assert default.status == TaskResultStatus.READY
+    assert lines(log) == ["email"]
+
+
+def test_unknown_backend_alias_is_a_clear_error(tasks_project: str) -> None:
+    done = run_worker(tasks_project, "--backend", "nope")
+    assert done.returncode == 1
+    assert "Not ProcessBackend aliases: nope" in done.stdout
