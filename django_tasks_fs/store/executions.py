@@ -198,6 +198,34 @@ class ExecutionStore:
 
     # -- the attempt lifecycle ---------------------------------------------------------
 
+    def _decide_claim(
+        self,
+        current: TaskExecution,
+        *,
+        owner: str,
+        worker_id: str,
+        now: datetime,
+        lease_duration: timedelta,
+        backend: str | None,
+    ) -> tuple[TaskExecution, ClaimRefused | None]:
+        """The state a claim writes: the new attempt, or the FAILED state of a refusal
+        that ends the execution (with that refusal). Raises ClaimRefused otherwise."""
+        try:
+            after = transitions.claim(
+                current,
+                self.settings,
+                owner=owner,
+                worker_id=worker_id,
+                now=now,
+                lease_duration=lease_duration,
+                backend=backend,
+            )
+        except ClaimRefused as exc:
+            if exc.execution is None or not exc.execution.is_finished or current.is_finished:
+                raise
+            return exc.execution, exc  # run_once / exhausted / cancelled: close it
+        return after, None
+
     def claim(
         self,
         execution_id: str,
@@ -222,21 +250,17 @@ class ExecutionStore:
             refusal.clear()
             if max_attempts is not None:
                 current = current.evolve(max_attempts=max_attempts or None)
-            try:
-                return transitions.claim(
-                    current,
-                    self.settings,
-                    owner=owner,
-                    worker_id=worker_id,
-                    now=now,
-                    lease_duration=lease_duration,
-                    backend=backend,
-                )
-            except ClaimRefused as exc:
-                if exc.execution is None or not exc.execution.is_finished or current.is_finished:
-                    raise
-                refusal.append(exc)  # persist the FAILED state, then refuse
-                return exc.execution
+            after, refused = self._decide_claim(
+                current,
+                owner=owner,
+                worker_id=worker_id,
+                now=now,
+                lease_duration=lease_duration,
+                backend=backend,
+            )
+            if refused is not None:
+                refusal.append(refused)  # persist the FAILED state, then refuse
+            return after
 
         written = self._compare_and_set(execution_id, step, known=known)
         if refusal:
@@ -262,21 +286,18 @@ class ExecutionStore:
         for execution in known:
             owner = new_lease_owner(worker_id)
             try:
-                after = transitions.claim(
+                after, refused = self._decide_claim(
                     execution,
-                    self.settings,
                     owner=owner,
                     worker_id=worker_id,
                     now=now,
                     lease_duration=lease_duration,
                     backend=backend,
                 )
-            except ClaimRefused as refused:
-                closing = refused.execution
-                if closing is not None and closing.is_finished and not execution.is_finished:
-                    pairs.append((execution, closing))  # run_once / exhausted: close it
-                continue
-            owners[execution.id] = owner
+            except ClaimRefused:
+                continue  # claim() would tell why; the batch just skips it
+            if refused is None:
+                owners[execution.id] = owner
             pairs.append((execution, after))
         written = self._write_batch(pairs) if pairs else []
         if written is not None:

@@ -225,3 +225,18 @@ def test_cancel_task_api(backend: Any) -> None:
         cancel_task(tasks.noop.enqueue(), force=True)
     with pytest.raises(TaskResultDoesNotExist):
         cancel_task("unknown-id")
+
+
+def test_async_enqueue_and_get_result(backend: Any) -> None:
+    import asyncio
+
+    async def go() -> tuple[Any, Any]:
+        result = await tasks.echo.aenqueue(1, k="v")
+        fetched = await tasks.echo.aget_result(result.id)
+        return result, fetched
+
+    result, fetched = asyncio.run(go())
+    assert fetched.id == result.id
+    assert fetched.status == TaskResultStatus.READY
+    assert fetched.args == [1]
+    assert fetched.kwargs == {"k": "v"}

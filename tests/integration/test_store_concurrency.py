@@ -56,18 +56,26 @@ def race_to_claim(
     return wins, reasons, unexpected
 
 
-def test_sixteen_threads_claim_each_execution_exactly_once(
-    executions: ExecutionStore, make_execution: ExecutionFactory
+def assert_one_winner_each(
+    targets: list[TaskExecution],
+    wins: dict[str, list[Lease]],
+    reasons: Counter[ClaimReason],
+    unexpected: list[BaseException],
 ) -> None:
-    targets = [make_execution() for _ in range(EXECUTIONS)]
-    wins, reasons, unexpected = race_to_claim(executions, targets)
-
     assert unexpected == []
     assert {execution_id: len(leases) for execution_id, leases in wins.items()} == {
         t.id: 1 for t in targets
     }
     # Every loser was told why: the winner holds a live lease.
     assert reasons == Counter({ClaimReason.LEASE_HELD: EXECUTIONS * (THREADS - 1)})
+
+
+def test_sixteen_threads_claim_each_execution_exactly_once(
+    executions: ExecutionStore, make_execution: ExecutionFactory
+) -> None:
+    targets = [make_execution() for _ in range(EXECUTIONS)]
+    wins, reasons, unexpected = race_to_claim(executions, targets)
+    assert_one_winner_each(targets, wins, reasons, unexpected)
     for target in targets:
         stored = executions.get(target.id)
         (lease,) = wins[target.id]
@@ -89,12 +97,7 @@ def test_sixteen_threads_take_over_each_expired_lease_exactly_once(
     wait_until(lambda: executions.clock.now() > latest_expiry)
 
     wins, reasons, unexpected = race_to_claim(executions, targets)
-
-    assert unexpected == []
-    assert {execution_id: len(leases) for execution_id, leases in wins.items()} == {
-        t.id: 1 for t in targets
-    }
-    assert reasons == Counter({ClaimReason.LEASE_HELD: EXECUTIONS * (THREADS - 1)})
+    assert_one_winner_each(targets, wins, reasons, unexpected)
     for target in targets:
         stored = executions.get(target.id)
         assert stored.attempts == 2
