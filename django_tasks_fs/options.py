@@ -16,6 +16,7 @@ from typing import Any
 from .store.client import DEFAULT_COLLECTION_PREFIX, DEFAULT_DATABASE, StoreSettings
 
 MODES = ("cloud_tasks", "cloud_run_jobs")
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 DEFAULT_RETENTION_DAYS = 14.0
 
 
@@ -69,6 +70,8 @@ class BackendOptions:
     cache_prefix: str = "django-tasks-fs"
     cache_ttl_max_attempts: float = 600.0
     emulator_host: str | None = None  #: gRPC host:port of the local Google Cloud emulator
+    oidc_certs_url: str = GOOGLE_CERTS_URL  #: where the token signing certificates are
+    max_request_bytes: int = 16 * 1024  #: larger execute/ and schedule/ bodies get 413
 
     @property
     def lease_duration(self) -> timedelta:
@@ -168,9 +171,46 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a number of seconds (<= 0 disables the cache)",
     ),
     "emulator_host": (_optional(_text), "host:port of the local Google Cloud emulator"),
+    "oidc_certs_url": (
+        lambda v: isinstance(v, str) and v.startswith(("https://", "http://")),
+        "the URL of the token signing certificates (Google's by default)",
+    ),
+    "max_request_bytes": (_positive_int, "a number of bytes >= 1"),
 }
 
 OPTION_NAMES = frozenset(f.name for f in fields(BackendOptions))
+#: Options only the Google Cloud backends understand.
+CLOUD_OPTIONS = frozenset(
+    {
+        "location",
+        "base_url",
+        "oidc_service_account",
+        "oidc_audience",
+        "execute_url",
+        "schedule_url",
+        "queue_aliases",
+        "command",
+        "cache_alias",
+        "cache_prefix",
+        "cache_ttl_max_attempts",
+        "emulator_host",
+        "oidc_certs_url",
+        "max_request_bytes",
+    }
+)
+#: Options only ProcessBackend understands (the platform decides these on Google Cloud).
+LOCAL_OPTIONS = frozenset(
+    {
+        "mode",
+        "max_workers",
+        "poll_interval_seconds",
+        "batch_size",
+        "shutdown_grace_seconds",
+        "max_attempts",
+        "retry_backoff_seconds",
+        "retry_backoff_max_seconds",
+    }
+)
 assert set(_VALIDATORS) == OPTION_NAMES, "every option needs a validator"
 
 

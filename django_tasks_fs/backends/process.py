@@ -10,34 +10,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from ..options import OPTION_NAMES
+from ..options import CLOUD_OPTIONS, OPTION_NAMES
 from .base import FirestoreBackend
 
 CLOUD_TASKS_TIMEOUTS = (timedelta(seconds=15), timedelta(minutes=30))
 CLOUD_RUN_JOBS_TIMEOUTS = (timedelta(seconds=1), timedelta(hours=168))
-_CLOUD_ONLY = frozenset(
-    {
-        "location",
-        "base_url",
-        "oidc_service_account",
-        "oidc_audience",
-        "execute_url",
-        "schedule_url",
-        "queue_aliases",
-        "command",
-        "cache_alias",
-        "cache_prefix",
-        "cache_ttl_max_attempts",
-        "emulator_host",
-    }
-)
 
 
 class ProcessBackend(FirestoreBackend):
     """Local execution by the ``run_tasks`` worker; see the module docstring."""
 
     supports_priority = True
-    allowed_options: ClassVar[frozenset[str] | None] = OPTION_NAMES - _CLOUD_ONLY
+    allowed_options: ClassVar[frozenset[str] | None] = OPTION_NAMES - CLOUD_OPTIONS
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)

@@ -1,0 +1,52 @@
+"""CloudRunJobsBackend: each execution runs as a Cloud Run Job execution (``execute_task``)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import ClassVar
+
+from ..gcp import cloud_run
+from ..store import TaskExecution
+from .google_cloud import GoogleCloudBackend
+
+logger = logging.getLogger(__name__)
+
+
+class CloudRunJobsBackend(GoogleCloudBackend):
+    """Long or batch work on Cloud Run Jobs (the queue name is the job name)."""
+
+    supports_defer = False
+    supports_priority = False
+    supports_force_cancel: ClassVar[bool] = True
+    timeout_range: ClassVar[tuple[timedelta, timedelta]] = (
+        timedelta(seconds=1),
+        timedelta(hours=168),
+    )
+
+    def _target(self) -> cloud_run.JobTarget:
+        return cloud_run.JobTarget(
+            project=self.config.project_id or "",
+            location=self.config.location or "",
+            emulator_host=self.emulator,
+        )
+
+    def platform_max_attempts(self, queue: str) -> int | None:
+        return cloud_run.job_max_attempts(self._target(), queue)
+
+    def send(self, execution: TaskExecution) -> dict[str, str]:
+        timeout = execution.timeout_seconds
+        name = cloud_run.run_job(
+            self._target(),
+            job=self.resolve_queue(execution.queue_name),
+            args=[*self.config.command, execution.id],
+            timeout=timedelta(seconds=timeout) if timeout else None,
+        )
+        return {"cloud_run_execution": name}
+
+    def force_stop(self, execution: TaskExecution) -> None:
+        """Cancel the job execution: Cloud Run sends SIGTERM, the task sees TaskCancelledError."""
+        if execution.cloud_run_execution:
+            cloud_run.cancel_execution(self._target(), execution.cloud_run_execution)
+        else:
+            logger.warning("no Cloud Run execution recorded execution_id=%s", execution.id)

@@ -1,0 +1,172 @@
+"""What the Cloud Tasks and Cloud Run Jobs backends share: configuration, dispatch
+bookkeeping, cached retry limits, and Cloud Scheduler for cron."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+from django.core.cache import caches
+from django.core.cache.backends.base import InvalidCacheBackendError
+
+from ..gcp import scheduler as cloud_scheduler
+from ..gcp.clients import emulator_host
+from ..gcp.errors import GoogleCloudError
+from ..options import LOCAL_OPTIONS, OPTION_NAMES, Problem
+from ..store import DispatchState, ScheduledTask, TaskExecution
+from .base import FirestoreBackend
+
+logger = logging.getLogger(__name__)
+
+REQUIRED = ("project_id", "location", "base_url", "oidc_service_account")
+_UNSET = object()
+
+
+class GoogleCloudBackend(FirestoreBackend):
+    """Base of the backends that hand executions to Google Cloud."""
+
+    allowed_options: ClassVar[frozenset[str] | None] = OPTION_NAMES - LOCAL_OPTIONS
+
+    def _extra_problems(self) -> list[Problem]:
+        return [
+            Problem(
+                id="django_tasks_fs.E006",
+                key=key,
+                message=f"TASKS[{self.alias!r}]['OPTIONS'][{key!r}] is required by {type(self).__name__}.",
+                hint=f"Set {key!r}; see the configuration reference.",
+            )
+            for key in REQUIRED
+            if not getattr(self.config, key)
+        ]
+
+    # -- derived configuration ---------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return (self.config.base_url or "").rstrip("/") + "/"
+
+    @property
+    def execute_url(self) -> str:
+        return self.config.execute_url or f"{self.base_url}execute/"
+
+    @property
+    def schedule_url(self) -> str:
+        return self.config.schedule_url or f"{self.base_url}schedule/"
+
+    @property
+    def audience(self) -> str:
+        """The expected ``aud`` of tokens: ``oidc_audience``, or the origin of ``base_url``."""
+        if self.config.oidc_audience:
+            return self.config.oidc_audience
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def emulator(self) -> str | None:
+        return emulator_host(self.config.emulator_host)
+
+    def resolve_queue(self, queue_name: str) -> str:
+        """The Cloud Tasks queue / Cloud Run job for a logical queue name."""
+        return self.config.queue_aliases.get(queue_name, queue_name)
+
+    # -- attempts ----------------------------------------------------------------------
+
+    def retry_delay(self, attempt: int) -> timedelta:
+        return timedelta(0)  # the platform's retry configuration does the backoff
+
+    def platform_max_attempts(self, queue: str) -> int | None:
+        """Read the platform's limit for ``queue`` (not cached)."""
+        raise NotImplementedError
+
+    def max_attempts_for(self, queue_name: str) -> int | None:
+        """The platform's limit, cached per backend **and** queue in the Django cache."""
+        queue = self.resolve_queue(queue_name)
+        ttl = self.config.cache_ttl_max_attempts
+        cache = None
+        if ttl > 0:
+            try:
+                cache = caches[self.config.cache_alias]
+            except InvalidCacheBackendError:
+                cache = None
+        key = f"{self.config.cache_prefix}:{self.alias}:max_attempts:{queue}"
+        if cache is not None:
+            cached = cache.get(key, _UNSET)
+            if cached is not _UNSET:
+                return None if cached is None else int(cached)
+        try:
+            value = self.platform_max_attempts(queue)
+        except GoogleCloudError:
+            logger.warning(
+                "could not read the retry limit of %s; assuming unlimited", queue, exc_info=True
+            )
+            return None
+        if cache is not None:
+            cache.set(key, value, ttl)  # None (unlimited) is cached too
+        return value
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    def initial_dispatch_state(self) -> DispatchState:
+        return DispatchState.PENDING
+
+    def send(self, execution: TaskExecution) -> dict[str, str]:
+        """Hand the execution to the platform; return resource names to record."""
+        raise NotImplementedError
+
+    def dispatch(self, execution: TaskExecution) -> TaskExecution:
+        """Send a PENDING execution; record DISPATCHED, or the error (the sweeper retries)."""
+        try:
+            names = self.send(execution)
+        except Exception as exc:  # any failure, even building a client: never an orphan
+            logger.warning(
+                "dispatch failed, the sweeper will retry execution_id=%s",
+                execution.id,
+                exc_info=True,
+            )
+            return self.executions.set_dispatch(
+                execution.id, DispatchState.PENDING, error=f"{type(exc).__name__}: {exc}"[:2000]
+            )
+        return self.executions.set_dispatch(execution.id, DispatchState.DISPATCHED, **names)
+
+    # -- Cloud Scheduler -----------------------------------------------------------------
+
+    def _scheduler(self) -> cloud_scheduler.SchedulerTarget:
+        return cloud_scheduler.SchedulerTarget(
+            project=self.config.project_id or "",
+            location=self.config.location or "",
+            url=self.schedule_url,
+            service_account=self.config.oidc_service_account or "",
+            audience=self.audience,
+            emulator_host=self.emulator,
+        )
+
+    def sync_schedule(self, schedule: ScheduledTask) -> ScheduledTask:
+        """Create/update/pause/resume the Cloud Scheduler job; record it (or the error)."""
+        target = self._scheduler()
+        try:
+            job = cloud_scheduler.sync_job(
+                target,
+                name=schedule.name,
+                schedule=schedule.schedule,
+                time_zone=schedule.time_zone,
+                description=schedule.description,
+                body={"task_id": schedule.name, "backend": self.alias},
+                enabled=schedule.enabled,
+            )
+        except GoogleCloudError as exc:
+            error = str(exc)[:2000]
+            logger.warning("Cloud Scheduler sync failed schedule=%s", schedule.name, exc_info=True)
+            return self.schedules.update(schedule.name, lambda s: s.evolve(sync_error=error))
+        old = schedule.cloud_scheduler_job
+        if old and old != job:
+            # The schedule was renamed: the old job must stop firing.
+            cloud_scheduler.delete_job(target, old)
+        return self.schedules.update(
+            schedule.name, lambda s: s.evolve(cloud_scheduler_job=job, sync_error=None)
+        )
+
+    def delete_schedule(self, schedule: ScheduledTask) -> None:
+        job = schedule.cloud_scheduler_job or self._scheduler().job_path(schedule.name)
+        cloud_scheduler.delete_job(self._scheduler(), job)

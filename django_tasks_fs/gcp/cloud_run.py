@@ -1,0 +1,77 @@
+"""Cloud Run Jobs: run a job execution for an execution, read retry limits, cancel."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from .clients import executions_client, jobs_client
+from .errors import GoogleCloudError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobTarget:
+    """Where one backend's Cloud Run Jobs live."""
+
+    project: str
+    location: str
+    emulator_host: str | None = None
+
+    def job_path(self, job: str) -> str:
+        return f"projects/{self.project}/locations/{self.location}/jobs/{job}"
+
+
+def run_job(
+    target: JobTarget,
+    *,
+    job: str,
+    args: list[str],
+    timeout: timedelta | None,
+    env: dict[str, str] | None = None,
+) -> str:
+    """Start one execution of ``job`` with ``args`` overridden; return its resource name."""
+    from google.api_core import exceptions
+    from google.cloud import run_v2
+
+    override: dict[str, object] = {"args": args}
+    if env:
+        override["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    overrides: dict[str, object] = {"container_overrides": [override], "task_count": 1}
+    if timeout is not None:
+        overrides["timeout"] = timeout
+    request = run_v2.RunJobRequest(name=target.job_path(job), overrides=overrides)
+    try:
+        operation = jobs_client(target.emulator_host).run_job(request=request)
+        return str(operation.metadata.name)
+    except exceptions.GoogleAPICallError as exc:
+        raise GoogleCloudError(f"Cloud Run run_job {target.job_path(job)} failed: {exc}") from exc
+
+
+def job_max_attempts(target: JobTarget, job: str) -> int:
+    """Total attempts of a job's task: ``max_retries + 1``."""
+    from google.api_core import exceptions
+
+    try:
+        found = jobs_client(target.emulator_host).get_job(name=target.job_path(job))
+    except exceptions.GoogleAPICallError as exc:
+        raise GoogleCloudError(f"Cloud Run get_job {target.job_path(job)} failed: {exc}") from exc
+    return int(found.template.template.max_retries) + 1
+
+
+def cancel_execution(target: JobTarget, execution_name: str) -> bool:
+    """Cancel a running job execution (its container gets SIGTERM); False if already done."""
+    from google.api_core import exceptions
+
+    try:
+        executions_client(target.emulator_host).cancel_execution(name=execution_name)
+    except exceptions.FailedPrecondition:
+        logger.warning("execution already finished or cancelling name=%s", execution_name)
+        return False
+    except exceptions.GoogleAPICallError as exc:
+        raise GoogleCloudError(
+            f"Cloud Run cancel_execution {execution_name} failed: {exc}"
+        ) from exc
+    return True

@@ -1,0 +1,89 @@
+"""Cloud Tasks: create the HTTP task that delivers an execution, read queue retry limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from .clients import tasks_client
+from .errors import GoogleCloudError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskTarget:
+    """Where and how Cloud Tasks delivers executions of one backend."""
+
+    project: str
+    location: str
+    url: str  #: the execute/ endpoint
+    service_account: str
+    audience: str
+    emulator_host: str | None = None
+
+    def queue_path(self, queue: str) -> str:
+        return f"projects/{self.project}/locations/{self.location}/queues/{queue}"
+
+
+def create_http_task(
+    target: TaskTarget,
+    *,
+    queue: str,
+    task_id: str,
+    body: dict[str, str],
+    schedule_time: datetime | None,
+    dispatch_deadline: timedelta | None,
+    headers: dict[str, str] | None = None,
+) -> str:
+    """Create the task ``task_id`` (de-duplicated by name); return its resource name.
+
+    ALREADY_EXISTS means an earlier dispatch of the same execution went through: it
+    counts as success.
+    """
+    from google.api_core import exceptions
+    from google.cloud import tasks_v2
+
+    name = f"{target.queue_path(queue)}/tasks/{task_id}"
+    task: dict[str, Any] = {
+        "name": name,
+        "http_request": {
+            "http_method": tasks_v2.HttpMethod.POST,
+            "url": target.url,
+            "headers": {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
+            "body": urlencode(body).encode(),
+            "oidc_token": {
+                "service_account_email": target.service_account,
+                "audience": target.audience,
+            },
+        },
+    }
+    if schedule_time is not None:
+        task["schedule_time"] = schedule_time
+    if dispatch_deadline is not None:
+        task["dispatch_deadline"] = dispatch_deadline
+    try:
+        created = tasks_client(target.emulator_host).create_task(
+            parent=target.queue_path(queue), task=task
+        )
+    except exceptions.AlreadyExists:
+        return name
+    except exceptions.GoogleAPICallError as exc:
+        raise GoogleCloudError(
+            f"Cloud Tasks create_task in {target.queue_path(queue)} failed: {exc}"
+        ) from exc
+    return str(created.name)
+
+
+def queue_max_attempts(target: TaskTarget, queue: str) -> int | None:
+    """Total attempts the queue allows (None: unlimited)."""
+    from google.api_core import exceptions
+
+    try:
+        found = tasks_client(target.emulator_host).get_queue(name=target.queue_path(queue))
+    except exceptions.GoogleAPICallError as exc:
+        raise GoogleCloudError(
+            f"Cloud Tasks get_queue {target.queue_path(queue)} failed: {exc}"
+        ) from exc
+    attempts = int(found.retry_config.max_attempts)
+    return None if attempts < 0 else max(attempts, 1) if attempts else 100
