@@ -1,0 +1,188 @@
+"""The endpoints Cloud Tasks and Cloud Scheduler call (``django_tasks_fs.urls``).
+
+Status codes drive the platform: 2xx means done (success, or a final failure); a 5xx
+makes Cloud Tasks deliver again later (a retry is wanted, or another delivery holds a
+live lease); 4xx answers hostile or malformed requests, which change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+from croniter import croniter
+from django.http import HttpRequest, JsonResponse
+from django.tasks import task_backends
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from .auth import AuthenticationFailed, Expectation, verify
+from .backends.google_cloud import GoogleCloudBackend
+from .dispatching import sweep
+from .exceptions import ClaimReason, ScheduleNotFound
+from .execution.attempt import Attempt, Outcome
+from .results import TaskNotImportable
+from .scheduling.cron import validate_time_zone
+from .scheduling.firing import fire_slot
+
+logger = logging.getLogger(__name__)
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
+#: A scheduler slot may not be in the future by more than this (clock skew).
+MAX_SLOT_SKEW = timedelta(minutes=5)
+
+
+def _json(status: int, **body: Any) -> JsonResponse:
+    return JsonResponse(body, status=status)
+
+
+def _cloud_backends() -> list[GoogleCloudBackend]:
+    return [b for b in task_backends.all() if isinstance(b, GoogleCloudBackend)]
+
+
+def _authenticate(request: HttpRequest) -> list[GoogleCloudBackend]:
+    """The backends whose service account signed this request (before the body is read)."""
+    backends = _cloud_backends()
+    expectations = {
+        b.alias: Expectation(
+            b.audience, b.config.oidc_service_account or "", b.config.oidc_certs_url
+        )
+        for b in backends
+    }
+    matched = verify(request.headers.get("Authorization"), list(set(expectations.values())))
+    return [b for b in backends if expectations[b.alias] in matched]
+
+
+def _form(request: HttpRequest, limit: int) -> dict[str, str]:
+    """The body as a dict of single values (form-encoded or JSON); ValueError if malformed."""
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    if length > limit:
+        raise OverflowError
+    raw = request.read(limit + 1)
+    if len(raw) > limit:
+        raise OverflowError
+    if request.content_type == "application/json":
+        data = json.loads(raw)
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise ValueError("a JSON object of strings is expected")
+        return data
+    parsed = parse_qs(raw.decode("utf-8"), strict_parsing=bool(raw), max_num_fields=10)
+    if any(len(v) != 1 for v in parsed.values()):
+        raise ValueError("each field must appear once")
+    return {k: v[0] for k, v in parsed.items()}
+
+
+def _endpoint(handler: Callable[[HttpRequest, list[GoogleCloudBackend]], JsonResponse]) -> Any:
+    """Authenticate first; then the handler reads the body."""
+
+    @csrf_exempt
+    @require_POST
+    def view(request: HttpRequest) -> JsonResponse:
+        try:
+            backends = _authenticate(request)
+        except AuthenticationFailed as exc:
+            return _json(exc.status, error=str(exc))
+        return handler(request, backends)
+
+    view.__name__ = handler.__name__
+    return view
+
+
+def _body(
+    request: HttpRequest, backends: list[GoogleCloudBackend], *fields: str
+) -> tuple[GoogleCloudBackend, dict[str, str]] | JsonResponse:
+    limit = min(b.config.max_request_bytes for b in backends)
+    try:
+        data = _form(request, limit)
+    except OverflowError:
+        return _json(413, error=f"Body larger than {limit} bytes.")
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _json(400, error=f"Malformed body: {exc}")
+    missing = [f for f in (*fields, "backend") if not _ID.match(data.get(f, ""))]
+    if missing:
+        return _json(400, error=f"Missing or invalid fields: {', '.join(missing)}.")
+    by_alias = {b.alias: b for b in backends}
+    backend = by_alias.get(data["backend"])
+    if backend is None:
+        # Either not one of ours, or not the backend this caller's token is for.
+        return _json(403, error=f"Backend {data['backend']!r} does not accept this caller.")
+    return backend, data
+
+
+def _execute(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonResponse:
+    parsed = _body(request, backends, "execution_id")
+    if isinstance(parsed, JsonResponse):
+        return parsed
+    backend, data = parsed
+    task_name = re.sub(r"[^A-Za-z0-9_-]", "", request.headers.get("X-CloudTasks-TaskName", ""))[
+        :100
+    ]
+    worker = f"cloud-tasks:{task_name or 'unknown'}"
+    result = Attempt(backend, data["execution_id"], worker_id=worker).run()
+    body = {"outcome": str(result.outcome), "reason": str(result.reason or "")}
+    if result.outcome == Outcome.REFUSED and result.reason == ClaimReason.NOT_FOUND:
+        return _json(404, error="Unknown execution.", **body)
+    if result.outcome == Outcome.RETRY:
+        return _json(500, **body)  # a retryable failure: Cloud Tasks delivers again
+    if result.wants_retry:
+        response = _json(503, **body)  # a live lease elsewhere, not due, handed back
+        response["Retry-After"] = "10"
+        return response
+    return _json(200, **body)
+
+
+def _slot(value: str) -> datetime:
+    slot = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if slot.tzinfo is None:
+        raise ValueError("the schedule time must carry a time zone")
+    return slot.astimezone(UTC)
+
+
+def _schedule(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonResponse:
+    if not request.headers.get("X-CloudScheduler-JobName"):
+        return _json(400, error="Missing X-CloudScheduler-JobName header.")
+    try:
+        slot = _slot(request.headers.get("X-CloudScheduler-ScheduleTime", ""))
+    except ValueError:
+        return _json(400, error="Missing or invalid X-CloudScheduler-ScheduleTime header.")
+    parsed = _body(request, backends, "task_id")
+    if isinstance(parsed, JsonResponse):
+        return parsed
+    backend, data = parsed
+    try:
+        schedule = backend.schedules.get(data["task_id"])
+    except (ScheduleNotFound, ValueError):
+        return _json(404, error="Unknown scheduled task.")
+    if schedule.backend != backend.alias:
+        return _json(404, error="Unknown scheduled task.")
+    if not schedule.enabled:
+        return _json(200, outcome="disabled")
+    local = slot.astimezone(validate_time_zone(schedule.time_zone))
+    if (
+        not croniter.match(schedule.schedule, local)
+        or slot > backend.executions.clock.now() + MAX_SLOT_SKEW
+    ):
+        return _json(400, error="The schedule time is not a slot of this schedule.")
+    try:
+        execution = fire_slot(backend, schedule, slot)
+    except TaskNotImportable:
+        logger.exception("scheduled task cannot be imported schedule=%s", schedule.name)
+        return _json(200, outcome="task not importable")
+    if execution is None:
+        return _json(200, outcome="duplicate")  # this slot already enqueued its execution
+    return _json(200, outcome="enqueued", execution_id=execution.id)
+
+
+def _sweep(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonResponse:
+    dispatched = {b.alias: sweep(b) for b in backends}
+    return _json(200, dispatched=dispatched)
+
+
+execute = _endpoint(_execute)
+schedule = _endpoint(_schedule)
+sweep_pending = _endpoint(_sweep)
