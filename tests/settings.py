@@ -21,12 +21,24 @@ INSTALLED_APPS = [
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING_CONFIG = None
+ROOT_URLCONF = "tests.urls"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
 PROJECT = os.environ.get("TEST_FIRESTORE_PROJECT", "tests-default")
 
 
-def tasks_setting(project: str) -> dict[str, Any]:
-    """TASKS for one test project: a cloud_tasks-mode and a cloud_run_jobs-mode backend."""
+def tasks_setting(
+    project: str,
+    *,
+    base_url: str | None = None,
+    certs_url: str | None = None,
+    gcloud_host: str | None = None,
+) -> dict[str, Any]:
+    """TASKS for one test project: ProcessBackends in both modes, run_once, and Cloud Tasks.
+
+    The Cloud Tasks backend's URLs come from the arguments, else from the environment
+    (worker subprocesses), else harmless placeholders.
+    """
     fast = {
         "project_id": project,
         "collection_prefix": "t_",
@@ -48,6 +60,22 @@ def tasks_setting(project: str) -> dict[str, Any]:
         "jobs": {
             "BACKEND": "django_tasks_fs.backends.ProcessBackend",
             "OPTIONS": {**fast, "mode": "cloud_run_jobs", "collection_prefix": "j_"},
+        },
+        "cloud": {
+            "BACKEND": "django_tasks_fs.backends.CloudTasksBackend",
+            "OPTIONS": {
+                "project_id": project,
+                "location": "us-central1",
+                "collection_prefix": "c_",
+                "base_url": base_url or os.environ.get("TEST_BASE_URL", "http://testserver/tasks/"),
+                "oidc_service_account": "invoker@tests.iam.gserviceaccount.com",
+                "oidc_certs_url": certs_url
+                or os.environ.get("TEST_CERTS_URL", "http://127.0.0.1:9/certs"),
+                "emulator_host": gcloud_host or os.environ.get("TEST_GCLOUD_HOST", "127.0.0.1:9"),
+                "heartbeat_interval_seconds": 0.3,
+                "heartbeat_timeout_seconds": 2.0,
+                "cache_ttl_max_attempts": 0,
+            },
         },
         "once": {
             "BACKEND": "django_tasks_fs.backends.ProcessBackend",
