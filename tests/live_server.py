@@ -12,6 +12,7 @@ from django.core.wsgi import get_wsgi_application
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    request_queue_size = 128  # the default backlog (5) resets bursts of deliveries
 
 
 class _QuietHandler(WSGIRequestHandler):
