@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .cancellation import cancel_task, is_task_cancelled
     from .exceptions import PermanentTaskError, TaskCancelledError, TaskTimeout
-    from .scheduling import delete_scheduled_task, schedule_task
+    from .scheduling import delete_scheduled_task, rename_scheduled_task, schedule_task
 
 __all__ = [
     "PermanentTaskError",
@@ -24,6 +24,7 @@ __all__ = [
     "cancel_task",
     "delete_scheduled_task",
     "is_task_cancelled",
+    "rename_scheduled_task",
     "schedule_task",
 ]
 
@@ -31,6 +32,7 @@ _LAZY = {
     "cancel_task": ".cancellation",
     "is_task_cancelled": ".cancellation",
     "schedule_task": ".scheduling",
+    "rename_scheduled_task": ".scheduling",
     "delete_scheduled_task": ".scheduling",
     "PermanentTaskError": ".exceptions",
     "TaskCancelledError": ".exceptions",

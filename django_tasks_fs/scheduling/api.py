@@ -90,5 +90,31 @@ def delete_scheduled_task(name: str, *, backend: str = "") -> bool:
     return False
 
 
+def rename_scheduled_task(old_name: str, new_name: str, *, backend: str = "") -> ScheduledTask:
+    """Rename a schedule; on Google Cloud the old Cloud Scheduler job is deleted.
+
+    Raises ScheduleNotFound for an unknown ``old_name`` and ValueError for an invalid
+    or taken ``new_name``.
+    """
+    validate_schedule_name(new_name)
+    for target in [_backend(backend)] if backend else _all_backends():
+        try:
+            item = target.schedules.get(old_name)
+        except ScheduleNotFound:
+            continue
+        owner = _backend(item.backend)
+        try:
+            owner.schedules.get(new_name)
+        except ScheduleNotFound:
+            pass
+        else:
+            raise ValueError(f"A scheduled task named {new_name!r} already exists.")
+        # The copy keeps the old job's resource name: syncing it deletes that job.
+        created = owner.schedules.create(item.evolve(name=new_name, created_at=None))
+        target.schedules.delete(old_name)
+        return owner.sync_schedule(created)
+    raise ScheduleNotFound(f"No scheduled task named {old_name!r}.")
+
+
 def _all_backends() -> list[FirestoreBackend]:
     return [b for b in task_backends.all() if isinstance(b, FirestoreBackend)]

@@ -174,3 +174,18 @@ def test_a_slot_before_the_schedule_existed_never_fires(backend: Any, every_five
     assert (
         len(LocalCron([backend], started=T0, catch_up=False).tick(T0 + timedelta(minutes=5))) == 1
     )
+
+
+def test_rename_keeps_the_schedule_and_its_history(backend: Any, every_five: Any) -> None:
+    from django_tasks_fs import rename_scheduled_task
+
+    LocalCron([backend], started=T0, catch_up=False).tick(T0)
+    renamed = rename_scheduled_task("every-5", "five-minutely")
+    assert renamed.name == "five-minutely"
+    assert renamed.last_slot == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    assert [s.name for s in backend.schedules.list()] == ["five-minutely"]
+    with pytest.raises(ScheduleNotFound):
+        rename_scheduled_task("every-5", "x")
+    schedule_task(tasks.noop, "* * * * *", name="taken")
+    with pytest.raises(ValueError, match="already exists"):
+        rename_scheduled_task("five-minutely", "taken")
