@@ -7,6 +7,7 @@ TEST_FIRESTORE_PROJECT (subprocesses) or the ``tasks_settings`` fixture (in-proc
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 SECRET_KEY = "tests-only-not-secret"
@@ -72,6 +73,24 @@ def tasks_setting(
                 "oidc_certs_url": certs_url
                 or os.environ.get("TEST_CERTS_URL", "http://127.0.0.1:9/certs"),
                 "emulator_host": gcloud_host or os.environ.get("TEST_GCLOUD_HOST", "127.0.0.1:9"),
+                "heartbeat_interval_seconds": 0.3,
+                "heartbeat_timeout_seconds": 2.0,
+                "cache_ttl_max_attempts": 0,
+            },
+        },
+        "cloudjobs": {
+            "BACKEND": "django_tasks_fs.backends.CloudRunJobsBackend",
+            "QUEUES": ["e2e-job"],
+            "OPTIONS": {
+                "project_id": project,
+                "location": "us-central1",
+                "collection_prefix": "r_",
+                "base_url": base_url or os.environ.get("TEST_BASE_URL", "http://testserver/tasks/"),
+                "oidc_service_account": "invoker@tests.iam.gserviceaccount.com",
+                "oidc_certs_url": certs_url
+                or os.environ.get("TEST_CERTS_URL", "http://127.0.0.1:9/certs"),
+                "emulator_host": gcloud_host or os.environ.get("TEST_GCLOUD_HOST", "127.0.0.1:9"),
+                "command": [sys.executable, "-m", "django", "execute_task"],
                 "heartbeat_interval_seconds": 0.3,
                 "heartbeat_timeout_seconds": 2.0,
                 "cache_ttl_max_attempts": 0,

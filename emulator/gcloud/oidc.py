@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -44,7 +45,8 @@ class TokenIssuer:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        self._signer = crypt.RSASigner.from_string(private_pem, key_id=self.key_id)
+        signer_type: Any = crypt.RSASigner  # google-auth leaves from_string untyped
+        self._signer = signer_type.from_string(private_pem, key_id=self.key_id)
         self.certificate_pem = _self_signed_certificate(key).decode()
 
     def certs(self) -> dict[str, str]:
@@ -65,7 +67,8 @@ class TokenIssuer:
             "iat": issued,
             "exp": issued + TOKEN_LIFETIME,
         }
-        token: bytes = jwt.encode(self._signer, claims)
+        encode: Any = jwt.encode  # untyped in google-auth
+        token: bytes = encode(self._signer, claims)
         return token.decode()
 
 

@@ -1,0 +1,287 @@
+"""The production path on one machine: the official Google clients talk to the local
+Google Cloud emulator, which delivers back over HTTP to the app on a real server;
+state lives in the Firestore emulator."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.tasks import TaskResultStatus, task_backends
+from django.utils import timezone
+from google.cloud import scheduler_v1, tasks_v2
+
+from django_tasks_fs import cancel_task, delete_scheduled_task, rename_scheduled_task, schedule_task
+from django_tasks_fs.dispatching import sweep
+from django_tasks_fs.gcp.clients import (
+    executions_client,
+    jobs_client,
+    scheduler_client,
+    tasks_client,
+)
+from django_tasks_fs.store import CancelOutcome, DispatchState, TaskExecution, new_execution_id
+from emulator.firestore import FirestoreEmulator
+from emulator.gcloud.server import GoogleCloudEmulator
+from tests import tasks
+from tests.conftest import REPO_ROOT, wait_until
+from tests.live_server import LiveServer
+from tests.settings import tasks_setting
+
+LOCATION = "us-central1"
+
+
+@pytest.fixture(scope="session")
+def gcloud(firestore_emulator: FirestoreEmulator) -> Iterator[GoogleCloudEmulator]:
+    with GoogleCloudEmulator(cwd=REPO_ROOT, kill_grace=5) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def cloud_project(
+    project_id: str, settings: Any, http_server: LiveServer, gcloud: GoogleCloudEmulator
+) -> str:
+    """TASKS pointing at the emulators and the live server; a queue and a job exist."""
+    settings.TASKS = tasks_setting(
+        project_id,
+        base_url=f"{http_server.url}/tasks/",
+        certs_url=gcloud.certs_url,
+        gcloud_host=gcloud.grpc_host,
+    )
+    parent = f"projects/{project_id}/locations/{LOCATION}"
+    tasks_client(gcloud.grpc_host).create_queue(
+        parent=parent,
+        queue={
+            "name": f"{parent}/queues/default",
+            "retry_config": {
+                "max_attempts": 3,
+                "min_backoff": timedelta(seconds=0.1),
+                "max_backoff": timedelta(seconds=0.3),
+            },
+        },
+    )
+    env = {
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "TEST_FIRESTORE_PROJECT": project_id,
+        "FIRESTORE_EMULATOR_HOST": os.environ["FIRESTORE_EMULATOR_HOST"],
+        "PYTHONPATH": str(REPO_ROOT),
+        "TEST_GCLOUD_HOST": gcloud.grpc_host,
+        "TEST_CERTS_URL": gcloud.certs_url,
+    }
+    jobs_client(gcloud.grpc_host).create_job(
+        parent=parent,
+        job_id="e2e-job",
+        job={
+            "template": {
+                "task_count": 1,
+                "template": {
+                    "max_retries": 1,
+                    "containers": [
+                        {"image": "app", "env": [{"name": k, "value": v} for k, v in env.items()]}
+                    ],
+                },
+            }
+        },
+    ).result(timeout=30)
+    return project_id
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def finished(result: Any) -> bool:
+    result.refresh()
+    return bool(result.is_finished)
+
+
+def test_success_is_delivered_over_http(cloud_project: str, tmp_path: Path) -> None:
+    log = tmp_path / "ran.txt"
+    result = tasks.record.using(backend="cloud").enqueue(str(log), "hello")
+    cloud: Any = task_backends["cloud"]
+    stored = cloud.executions.get(result.id)
+    assert stored.dispatch_state == DispatchState.DISPATCHED
+    assert (
+        stored.cloud_task_name
+        == f"projects/{cloud_project}/locations/{LOCATION}/queues/default/tasks/{result.id}"
+    )
+    wait_until(lambda: finished(result), timeout=30)
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value == "hello"
+    assert result.worker_ids == [f"cloud-tasks:{result.id}"]
+    assert lines(log) == ["hello"]
+
+
+def test_retries_to_exhaustion_follow_the_queue(cloud_project: str) -> None:
+    result = tasks.failing.using(backend="cloud").enqueue("nope")
+    assert task_backends["cloud"].executions.get(result.id).max_attempts == 3  # type: ignore[attr-defined]
+    wait_until(lambda: finished(result), timeout=30)
+    assert result.status == TaskResultStatus.FAILED
+    assert result.attempts == 3
+    assert [e.exception_class_path for e in result.errors] == ["builtins.ValueError"] * 3
+
+
+def test_deferred_task_runs_after_its_time(cloud_project: str, tmp_path: Path) -> None:
+    log = tmp_path / "ran.txt"
+    when = timezone.now() + timedelta(seconds=2)
+    result = tasks.record.using(backend="cloud", run_after=when).enqueue(str(log), "later")
+    wait_until(lambda: finished(result), timeout=30)
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.started_at is not None
+    assert result.started_at >= when
+
+
+def test_graceful_cancel_over_cloud_tasks(cloud_project: str, tmp_path: Path) -> None:
+    log = tmp_path / "ran.txt"
+    result = tasks.wait_for_cancel.using(backend="cloud").enqueue(str(log))
+    wait_until(lambda: "started" in lines(log), timeout=30)
+    assert cancel_task(result) == CancelOutcome.REQUESTED
+    wait_until(lambda: finished(result), timeout=30)
+    assert result.status == TaskResultStatus.FAILED
+    assert result.errors[-1].exception_class_path == "django_tasks_fs.exceptions.TaskCancelledError"
+    assert "noticed cancel" in lines(log)
+
+
+def test_cloud_run_job_success_and_forceful_cancel(cloud_project: str, tmp_path: Path) -> None:
+    log = tmp_path / "ran.txt"
+    done = tasks.record.using(backend="cloudjobs", queue_name="e2e-job").enqueue(str(log), "job")
+    jobs: Any = task_backends["cloudjobs"]
+    stored = jobs.executions.get(done.id)
+    assert stored.dispatch_state == DispatchState.DISPATCHED
+    assert stored.cloud_run_execution.startswith(
+        f"projects/{cloud_project}/locations/{LOCATION}/jobs/e2e-job/executions/"
+    )
+    assert stored.max_attempts == 2  # max_retries + 1
+    wait_until(lambda: finished(done), timeout=60)
+    assert done.status == TaskResultStatus.SUCCESSFUL
+
+    slow = tasks.sleep_then_record.using(backend="cloudjobs", queue_name="e2e-job").enqueue(
+        str(log), 60
+    )
+    wait_until(lambda: "started" in lines(log), timeout=60)
+    assert cancel_task(slow, force=True) == CancelOutcome.REQUESTED
+    wait_until(lambda: finished(slow), timeout=60)
+    assert slow.status == TaskResultStatus.FAILED
+    assert slow.errors[-1].exception_class_path == "django_tasks_fs.exceptions.TaskCancelledError"
+    assert "interrupted TaskCancelledError" in lines(log)
+    name = jobs.executions.get(slow.id).cloud_run_execution
+    wait_until(
+        lambda: executions_client(jobs.emulator).get_execution(name=name).cancelled_count == 1,
+        timeout=30,
+    )
+
+
+def test_crash_between_write_and_dispatch_is_recovered_by_the_sweeper(
+    cloud_project: str, gcloud: GoogleCloudEmulator, tmp_path: Path
+) -> None:
+    log = tmp_path / "ran.txt"
+    cloud: Any = task_backends["cloud"]
+    # 1. A process died right after the Firestore write: nothing was sent.
+    now = cloud.executions.clock.now()
+    crashed = cloud.executions.create(
+        TaskExecution(
+            id=new_execution_id(),
+            task_path="tests.tasks.record",
+            backend="cloud",
+            queue_name="default",
+            args=[str(log), "crashed"],
+            enqueued_at=now,
+            run_after=now,
+            max_attempts=3,
+            dispatch_state=DispatchState.PENDING,
+        )
+    )
+    # 2. The API failed: the state says so.
+    gcloud.faults.fail_next("google.cloud.tasks.v2.CloudTasks/CreateTask", "UNAVAILABLE", times=10)
+    failed = tasks.record.using(backend="cloud").enqueue(str(log), "api-error")
+    gcloud.faults.clear()
+    stored = cloud.executions.get(failed.id)
+    assert stored.dispatch_state == DispatchState.PENDING
+    assert "UNAVAILABLE" in (stored.dispatch_error or "") or "503" in (stored.dispatch_error or "")
+    assert sweep(cloud, grace=timedelta(0)) == 2
+    for execution_id in (crashed.id, failed.id):
+        wait_until(
+            lambda i=execution_id: cloud.executions.get(i).status == TaskResultStatus.SUCCESSFUL,
+            timeout=30,
+        )
+    assert sorted(lines(log)) == ["api-error", "crashed"]
+    assert sweep(cloud, grace=timedelta(0)) == 0
+
+
+def test_a_repeated_dispatch_is_deduplicated(
+    cloud_project: str, gcloud: GoogleCloudEmulator, tmp_path: Path
+) -> None:
+    log = tmp_path / "ran.txt"
+    cloud: Any = task_backends["cloud"]
+    # The task is created but the answer is lost: the sweeper sends it again.
+    gcloud.faults.fail_next(
+        "google.cloud.tasks.v2.CloudTasks/CreateTask", "DEADLINE_EXCEEDED", after=True, times=10
+    )
+    result = tasks.record.using(backend="cloud").enqueue(str(log), "once")
+    gcloud.faults.clear()
+    assert cloud.executions.get(result.id).dispatch_state == DispatchState.PENDING
+    sweep(cloud, grace=timedelta(0))  # ALREADY_EXISTS counts as dispatched
+    assert cloud.executions.get(result.id).dispatch_state == DispatchState.DISPATCHED
+    wait_until(lambda: finished(result), timeout=30)
+    assert lines(log) == ["once"]
+
+
+def test_cloud_scheduler_sync_and_a_cron_slot(
+    cloud_project: str, gcloud: GoogleCloudEmulator
+) -> None:
+    client = scheduler_client(gcloud.grpc_host)
+    parent = f"projects/{cloud_project}/locations/{LOCATION}"
+    item = schedule_task(
+        tasks.noop, "* * * * *", name="minutely", backend="cloud", time_zone="Europe/Paris"
+    )
+    job = client.get_job(name=f"{parent}/jobs/minutely")
+    assert item.cloud_scheduler_job == job.name
+    assert job.schedule == "* * * * *"
+    assert job.time_zone == "Europe/Paris"
+    assert job.http_target.uri.endswith("/tasks/schedule/")
+    assert (
+        job.http_target.oidc_token.service_account_email == "invoker@tests.iam.gserviceaccount.com"
+    )
+    assert job.state == scheduler_v1.Job.State.ENABLED
+
+    schedule_task(tasks.noop, "*/5 * * * *", name="minutely", backend="cloud", enabled=False)
+    job = client.get_job(name=f"{parent}/jobs/minutely")
+    assert (job.schedule, job.state) == ("*/5 * * * *", scheduler_v1.Job.State.PAUSED)
+    schedule_task(tasks.noop, "* * * * *", name="minutely", backend="cloud")
+    assert client.get_job(name=f"{parent}/jobs/minutely").state == scheduler_v1.Job.State.ENABLED
+
+    # The emulator fires the next minute's slot to schedule/, which enqueues it once.
+    cloud: Any = task_backends["cloud"]
+    wait_until(lambda: cloud.schedules.get("minutely").last_execution_id is not None, timeout=75)
+    fired = cloud.executions.get(cloud.schedules.get("minutely").last_execution_id)
+    assert fired.scheduled_task == "minutely"
+    wait_until(
+        lambda: cloud.executions.get(fired.id).status == TaskResultStatus.SUCCESSFUL, timeout=30
+    )
+
+    renamed = rename_scheduled_task("minutely", "every-minute")
+    assert renamed.cloud_scheduler_job == f"{parent}/jobs/every-minute"
+    names = [j.name for j in client.list_jobs(parent=parent)]
+    assert names == [f"{parent}/jobs/every-minute"]  # the old job no longer fires
+    assert delete_scheduled_task("every-minute")
+    assert list(client.list_jobs(parent=parent)) == []
+
+
+def test_queue_retry_limit_is_read_through_the_official_client(
+    cloud_project: str, gcloud: GoogleCloudEmulator
+) -> None:
+    cloud: Any = task_backends["cloud"]
+    assert cloud.max_attempts_for("default") == 3
+    queue = tasks_v2.Queue(
+        name=f"projects/{cloud_project}/locations/{LOCATION}/queues/unlimited",
+        retry_config={"max_attempts": -1},
+    )
+    tasks_client(gcloud.grpc_host).create_queue(
+        parent=f"projects/{cloud_project}/locations/{LOCATION}", queue=queue
+    )
+    assert cloud.max_attempts_for("unlimited") is None
+    jobs: Any = task_backends["cloudjobs"]
+    assert jobs.max_attempts_for("e2e-job") == 2
