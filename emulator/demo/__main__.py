@@ -35,7 +35,7 @@ def run_demo() -> int:
 
     backend: Any = task_backends["default"]
     print("Enqueueing tasks...")
-    results = {
+    results: dict[str, Any] = {
         "add(2, 3)": tasks.add.enqueue(2, 3),
         "flaky_upload('photo.jpg')": tasks.flaky_upload.enqueue("photo.jpg"),
         "broken_report()": tasks.broken_report.enqueue(),

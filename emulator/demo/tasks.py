@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from django.tasks import task
+from django.tasks import TaskContext, task
 
 from django_tasks_fs import is_task_cancelled
-from django_tasks_fs.tasks import TaskContext
 
 
 @task
@@ -16,7 +16,7 @@ def add(a: int, b: int) -> int:
 
 
 @task(takes_context=True)
-def flaky_upload(context: TaskContext, name: str) -> str:
+def flaky_upload(context: TaskContext[Any, Any], name: str) -> str:
     """Fails twice (a flaky network), then succeeds on the third attempt."""
     if context.attempt < 3:
         raise ConnectionError(f"upload of {name} timed out (attempt {context.attempt})")
@@ -29,7 +29,7 @@ def broken_report() -> None:
 
 
 @task(takes_context=True)
-def long_export(context: TaskContext) -> str:
+def long_export(context: TaskContext[Any, Any]) -> str:
     """Works in small steps and stops cleanly when cancelled."""
     for step in range(600):
         if is_task_cancelled(context, refresh=True):
