@@ -52,6 +52,17 @@ def tasks_setting(
         "max_workers": 2,
         "shutdown_grace_seconds": 5.0,
     }
+    google = {
+        "project_id": project,
+        "location": "us-central1",
+        "base_url": base_url or os.environ.get("TEST_BASE_URL", "http://testserver/tasks/"),
+        "oidc_service_account": "invoker@tests.iam.gserviceaccount.com",
+        "oidc_certs_url": certs_url or os.environ.get("TEST_CERTS_URL", "http://127.0.0.1:9/certs"),
+        "emulator_host": gcloud_host or os.environ.get("TEST_GCLOUD_HOST", "127.0.0.1:9"),
+        "heartbeat_interval_seconds": 0.3,
+        "heartbeat_timeout_seconds": 2.0,
+        "cache_ttl_max_attempts": 0,
+    }
     return {
         "default": {
             "BACKEND": "django_tasks_fs.backends.ProcessBackend",
@@ -64,36 +75,15 @@ def tasks_setting(
         },
         "cloud": {
             "BACKEND": "django_tasks_fs.backends.CloudTasksBackend",
-            "OPTIONS": {
-                "project_id": project,
-                "location": "us-central1",
-                "collection_prefix": "c_",
-                "base_url": base_url or os.environ.get("TEST_BASE_URL", "http://testserver/tasks/"),
-                "oidc_service_account": "invoker@tests.iam.gserviceaccount.com",
-                "oidc_certs_url": certs_url
-                or os.environ.get("TEST_CERTS_URL", "http://127.0.0.1:9/certs"),
-                "emulator_host": gcloud_host or os.environ.get("TEST_GCLOUD_HOST", "127.0.0.1:9"),
-                "heartbeat_interval_seconds": 0.3,
-                "heartbeat_timeout_seconds": 2.0,
-                "cache_ttl_max_attempts": 0,
-            },
+            "OPTIONS": {**google, "collection_prefix": "c_"},
         },
         "cloudjobs": {
             "BACKEND": "django_tasks_fs.backends.CloudRunJobsBackend",
             "QUEUES": ["e2e-job"],
             "OPTIONS": {
-                "project_id": project,
-                "location": "us-central1",
+                **google,
                 "collection_prefix": "r_",
-                "base_url": base_url or os.environ.get("TEST_BASE_URL", "http://testserver/tasks/"),
-                "oidc_service_account": "invoker@tests.iam.gserviceaccount.com",
-                "oidc_certs_url": certs_url
-                or os.environ.get("TEST_CERTS_URL", "http://127.0.0.1:9/certs"),
-                "emulator_host": gcloud_host or os.environ.get("TEST_GCLOUD_HOST", "127.0.0.1:9"),
                 "command": [sys.executable, "-m", "django", "execute_task"],
-                "heartbeat_interval_seconds": 0.3,
-                "heartbeat_timeout_seconds": 2.0,
-                "cache_ttl_max_attempts": 0,
             },
         },
         "once": {
