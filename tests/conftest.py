@@ -25,6 +25,24 @@ from django_tasks_fs.store import (
 from emulator.firestore import EmulatorNotFound, FirestoreEmulator
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from tests import index_recorder
+
+    index_recorder.install()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a query the suite sent needs an undeclared composite index."""
+    from tests import index_recorder
+
+    missing = index_recorder.uncovered()
+    if missing:
+        print("\nQueries without a declared composite index (add them to store/indexes.py):")
+        for shape in missing:
+            print(f"  {shape}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(scope="session")
 def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirestoreEmulator]:
     """The official Firestore emulator on 127.0.0.1 and a free port, for the whole session."""

@@ -1,0 +1,85 @@
+"""What both admins share: the configured backends, value formatting, the base view."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.tasks import TaskResultStatus, task_backends
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from ..backends.base import FirestoreBackend
+
+#: Colours of the admin's own boolean icons (admin/img/icon-yes.svg, icon-no.svg).
+STATUS_STYLE = {
+    TaskResultStatus.SUCCESSFUL: ("#70bf2b", "admin/img/icon-yes.svg"),
+    TaskResultStatus.FAILED: ("#dd4646", "admin/img/icon-no.svg"),
+    TaskResultStatus.RUNNING: ("#447e9b", "admin/img/icon-clock.svg"),
+    TaskResultStatus.READY: ("#666666", "admin/img/icon-unknown.svg"),
+}
+
+
+def firestore_backends() -> dict[str, FirestoreBackend]:
+    """The configured django_tasks_fs backends, by alias, in TASKS order."""
+    return {b.alias: b for b in task_backends.all() if isinstance(b, FirestoreBackend)}
+
+
+def status_badge(status: TaskResultStatus) -> SafeString:
+    from django.templatetags.static import static
+
+    colour, icon = STATUS_STYLE[status]
+    return format_html(
+        '<span class="tfs-status" data-status="{}" style="color: {}; font-weight: bold">'
+        '<img src="{}" alt="{}"> {}</span>',
+        status,
+        colour,
+        static(icon),
+        status,
+        status.label if hasattr(status, "label") else status,
+    )
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def local(value: datetime | None) -> datetime | None:
+    return None if value is None else timezone.localtime(value)
+
+
+def duration(start: datetime | None, end: datetime | None) -> str:
+    """'1.234 s', '2 min 3 s' or '' when not finished."""
+    if start is None or end is None:
+        return ""
+    seconds = (end - start).total_seconds()
+    if seconds < 60:
+        return f"{seconds:.3f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+class FirestoreModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """A ModelAdmin whose pages read Firestore through the store instead of querysets."""
+
+    def context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
+        """The template context every admin page needs (site header, sidebar, perms)."""
+        opts = self.model._meta
+        return {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": opts,
+            "app_label": opts.app_label,
+            "has_view_permission": self.has_view_permission(request),
+            "has_change_permission": self.has_change_permission(request),
+            "has_delete_permission": self.has_delete_permission(request),
+            "has_add_permission": self.has_add_permission(request),
+            **extra,
+        }

@@ -1,0 +1,42 @@
+"""``manage.py firestore_indexes``: print firestore.indexes.json for the configured backends."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.tasks import task_backends
+
+from ...backends.base import FirestoreBackend
+from ...store.indexes import index_document
+
+
+class Command(BaseCommand):
+    help = (
+        "Print the Firestore composite indexes and TTL overrides the library needs, for "
+        "`firebase deploy --only firestore:indexes` (or create them with gcloud)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--backend", action="append", dest="backends", default=[], metavar="ALIAS"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        backends = [b for b in task_backends.all() if isinstance(b, FirestoreBackend)]
+        if options["backends"]:
+            backends = [b for b in backends if b.alias in set(options["backends"])]
+            if not backends:
+                raise CommandError("None of the given aliases is a django_tasks_fs backend.")
+        merged: dict[str, list[Any]] = {"indexes": [], "fieldOverrides": []}
+        seen: set[str] = set()
+        for backend in backends:
+            document = index_document(backend.config.store_settings())
+            for key in merged:
+                for entry in document[key]:
+                    marker = json.dumps(entry, sort_keys=True)
+                    if marker not in seen:
+                        seen.add(marker)
+                        merged[key].append(entry)
+        self.stdout.write(json.dumps(merged, indent=2))

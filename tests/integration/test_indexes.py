@@ -1,0 +1,70 @@
+"""The index file covers the store's queries; the command prints it; the check can fail."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from typing import Any
+
+from django.core.management import call_command
+from django.tasks import task_backends
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from django_tasks_fs.store import ExecutionFilter, ExecutionStore
+from django_tasks_fs.store.indexes import QUERY_SHAPES, QueryShape, covers, index_document
+from tests import index_recorder
+
+
+def test_every_store_query_is_covered(executions: ExecutionStore) -> None:
+    executions.ready(backend="default", queues=["a", "b"])
+    executions.ready(backend="default")
+    executions.expired_leases(backend="default")
+    executions.pending_dispatch(backend="default", older_than=executions.clock.now())
+    executions.page(ExecutionFilter(status="READY", task_path="x"))  # type: ignore[arg-type]
+    executions.page(ExecutionFilter(backend="b", queue_name="q"))
+    executions.count(ExecutionFilter(backend="b"))
+    shapes = index_recorder.recorded()
+    assert (
+        QueryShape(
+            "executions",
+            frozenset({"status", "backend", "queue_name"}),
+            (("priority", "DESCENDING"), ("run_after", "ASCENDING")),
+        )
+        in shapes
+    )
+    assert index_recorder.uncovered() == []
+
+
+def test_an_undeclared_query_is_caught(executions: ExecutionStore) -> None:
+    query = executions.collection.where(filter=FieldFilter("task_path", "==", "x")).order_by(
+        "priority"
+    )
+    shape = index_recorder.shape_of(query._to_protobuf())
+    assert shape == QueryShape("executions", frozenset({"task_path"}), (("priority", "ASCENDING"),))
+    assert shape.needs_composite_index()
+    assert not any(covers(index, shape) for index in QUERY_SHAPES)
+
+
+def test_index_document_and_command(tasks_project: str) -> None:
+    out = StringIO()
+    call_command("firestore_indexes", "--backend", "default", stdout=out)
+    document = json.loads(out.getvalue())
+    backend: Any = task_backends["default"]
+    assert document == index_document(backend.config.store_settings())
+    first: Any = document["indexes"][0]
+    assert first["collectionGroup"] == "t_executions"
+    assert first["fields"] == [
+        {"fieldPath": "backend", "order": "ASCENDING"},
+        {"fieldPath": "status", "order": "ASCENDING"},
+        {"fieldPath": "priority", "order": "DESCENDING"},
+        {"fieldPath": "run_after", "order": "ASCENDING"},
+    ]
+    assert {
+        "collectionGroup": "t_executions",
+        "fieldPath": "expires_at",
+        "ttl": True,
+        "indexes": [],
+    } in document["fieldOverrides"]
+    assert (
+        len(document["indexes"]) == len(QUERY_SHAPES) == 4 + 15
+    )  # the worker's queries, and every combination of listing filters
