@@ -56,8 +56,12 @@ def shape_of(query: Any) -> QueryShape | None:
     return QueryShape(collection, frozenset(equalities), tuple(order))
 
 
+#: The unpatched method, for building a query without recording it.
+original_to_protobuf = BaseQuery._to_protobuf
+
+
 def install() -> None:
-    original = BaseQuery._to_protobuf
+    original = original_to_protobuf
 
     def recording(self: BaseQuery, *args: Any, **kwargs: Any) -> Any:
         query = original(self, *args, **kwargs)

@@ -484,6 +484,34 @@ class ExecutionStore:
         next_cursor = items[-1].id if len(items) == limit else None
         return Page(items=items, next_cursor=next_cursor)
 
+    def _finished_before(self, backend: str, status: TaskResultStatus, before: datetime) -> Any:
+        query = self._where(self.collection, "status", "==", str(status))
+        query = self._where(query, "backend", "==", backend)
+        return self._where(query, "finished_at", "<", before).order_by("finished_at")
+
+    def finished_before(
+        self, *, backend: str, status: TaskResultStatus, before: datetime, limit: int = 500
+    ) -> list[str]:
+        """Ids of ``backend``'s executions with ``status`` that finished before ``before``."""
+        query = self._finished_before(backend, status, before).select(["finished_at"]).limit(limit)
+        return [snapshot.id for snapshot in query.stream()]
+
+    def count_finished_before(
+        self, *, backend: str, status: TaskResultStatus, before: datetime
+    ) -> int:
+        """How many executions ``finished_before`` would eventually return (aggregation)."""
+        result = self._finished_before(backend, status, before).count().get()
+        return int(result[0][0].value)
+
+    def delete_many(self, execution_ids: Sequence[str]) -> int:
+        """Delete executions in batches of 500 (Firestore's limit per commit)."""
+        for start in range(0, len(execution_ids), 500):
+            batch = self.client.batch()
+            for execution_id in execution_ids[start : start + 500]:
+                batch.delete(self._ref(execution_id))
+            batch.commit()
+        return len(execution_ids)
+
     def count(self, filters: ExecutionFilter | None = None) -> int:
         """Number of matching executions (a Firestore aggregation, not a scan)."""
         result = self._filtered(filters or ExecutionFilter()).count().get()

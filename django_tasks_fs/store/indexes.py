@@ -43,6 +43,7 @@ def _shapes() -> Iterable[QueryShape]:
     yield QueryShape(
         "executions", frozenset({"dispatch_state", "backend"}), (("enqueued_at", ASC),)
     )
+    yield QueryShape("executions", frozenset({"status", "backend"}), (("finished_at", ASC),))
     for size in range(1, len(LISTING_FILTERS) + 1):
         for fields in itertools.combinations(LISTING_FILTERS, size):
             yield QueryShape("executions", frozenset(fields), (("enqueued_at", DESC),))

@@ -39,7 +39,7 @@ def test_an_undeclared_query_is_caught(executions: ExecutionStore) -> None:
     query = executions.collection.where(filter=FieldFilter("task_path", "==", "x")).order_by(
         "priority"
     )
-    shape = index_recorder.shape_of(query._to_protobuf())
+    shape = index_recorder.shape_of(index_recorder.original_to_protobuf(query))  # not recorded
     assert shape == QueryShape("executions", frozenset({"task_path"}), (("priority", "ASCENDING"),))
     assert shape.needs_composite_index()
     assert not any(covers(index, shape) for index in QUERY_SHAPES)
@@ -66,5 +66,5 @@ def test_index_document_and_command(tasks_project: str) -> None:
         "indexes": [],
     } in document["fieldOverrides"]
     assert (
-        len(document["indexes"]) == len(QUERY_SHAPES) == 4 + 15
+        len(document["indexes"]) == len(QUERY_SHAPES) == 5 + 15
     )  # the worker's queries, and every combination of listing filters
