@@ -117,3 +117,20 @@ def attempt_info(context: TaskContext) -> dict[str, Any]:
 
 def write_marker(path: str) -> None:
     Path(path).write_text("x")
+
+
+@task(takes_context=True)
+def claim_myself(context: TaskContext) -> str:
+    """Try to win the lease of the running attempt from inside it: must be refused."""
+    from django.tasks import task_backends
+
+    from django_tasks_fs.exceptions import ClaimRefused
+
+    backend: Any = task_backends[context.task_result.backend]
+    try:
+        backend.executions.claim(
+            context.task_result.id, worker_id="intruder", lease_duration=timedelta(seconds=5)
+        )
+    except ClaimRefused as refused:
+        return str(refused.reason)
+    return "claimed twice!"

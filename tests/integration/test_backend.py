@@ -240,3 +240,18 @@ def test_async_enqueue_and_get_result(backend: Any) -> None:
     assert fetched.status == TaskResultStatus.READY
     assert fetched.args == [1]
     assert fetched.kwargs == {"k": "v"}
+
+
+def test_without_heartbeats_the_lease_still_excludes_others(
+    tasks_project: str, settings: Any
+) -> None:
+    settings.TASKS["default"]["OPTIONS"] = {
+        **settings.TASKS["default"]["OPTIONS"],
+        "heartbeat_enabled": False,
+    }
+    backend: Any = task_backends["default"]
+    assert backend.config.heartbeat_enabled is False
+    result = tasks.claim_myself.enqueue()
+    assert run_one(backend, result.id).outcome == Outcome.SUCCEEDED
+    result.refresh()
+    assert result.return_value == "lease_held"
