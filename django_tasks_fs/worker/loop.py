@@ -29,6 +29,16 @@ logger = logging.getLogger(__name__)
 MAX_CHUNK = 50
 #: Expired leases (dead workers) are looked for at most this often, in seconds.
 RECLAIM_INTERVAL = 1.0
+#: Pause after a failed loop step (e.g. Firestore unreachable), in seconds.
+ERROR_BACKOFF = 1.0
+
+
+@dataclass
+class _LoopState:
+    next_poll: float = 0.0
+    next_reclaim: float = 0.0
+    polled_once: bool = False
+    more: bool = False  #: the last poll came back full: poll again at once
 
 
 @dataclass
@@ -229,42 +239,53 @@ class Worker:
         return self.stats
 
     def _loop(self) -> None:
-        settings = self.settings
-        next_poll = next_reclaim = 0.0
-        polled_once = more = False
-        low_water = max(1, settings.batch_size // 2)
+        state = _LoopState()
         while not self.stopping:
-            now = time.monotonic()
-            if now >= next_poll and self.cron is not None:
-                self.cron.tick(settings.backends[0].executions.clock.now())
-                self._force_cancels()
-            # Poll when the backlog runs low, on the poll interval, or at once while the
-            # last poll came back full (there is more): the next batch is fetched while
-            # the processes work on the current one.
-            wanted = len(self.backlog) < low_water and (now >= next_poll or more)
-            if wanted and not (settings.once and polled_once):
-                reclaim = now >= next_reclaim
-                found = self._poll(reclaim=reclaim)
-                more = found >= low_water
-                polled_once = True
-                next_poll = now + settings.poll_interval
-                if reclaim:
-                    next_reclaim = now + max(settings.poll_interval, RECLAIM_INTERVAL)
-            self._dispatch()
-            idle = not self.backlog and not self._busy()
-            if settings.once and polled_once and idle:
-                return
-            if settings.burst and polled_once and idle and not more:
-                if self._poll(reclaim=True) == 0 and not self._retries_soon():
+            try:
+                if self._step(state):
                     return
-                if not self.backlog:
-                    time.sleep(settings.poll_interval)
-                continue
-            if more and len(self.backlog) < low_water:
-                wait = 0.0
-            else:
-                wait = max(0.0, next_poll - time.monotonic())
-            self._collect(wait)
+            except Exception:
+                # Firestore unreachable, or any other outage: keep the processes and the
+                # results flowing, and try again shortly; never die of it.
+                logger.exception("worker step failed; retrying in %.1fs", ERROR_BACKOFF)
+                self._collect(ERROR_BACKOFF)
+
+    def _step(self, state: _LoopState) -> bool:
+        """One turn of the loop; True when a --once / --burst run is complete."""
+        settings = self.settings
+        low_water = max(1, settings.batch_size // 2)
+        now = time.monotonic()
+        if now >= state.next_poll and self.cron is not None:
+            self.cron.tick(settings.backends[0].executions.clock.now())
+            self._force_cancels()
+        # Poll when the backlog runs low, on the poll interval, or at once while the
+        # last poll came back full (there is more): the next batch is fetched while
+        # the processes work on the current one.
+        wanted = len(self.backlog) < low_water and (now >= state.next_poll or state.more)
+        if wanted and not (settings.once and state.polled_once):
+            reclaim = now >= state.next_reclaim
+            found = self._poll(reclaim=reclaim)
+            state.more = found >= low_water
+            state.polled_once = True
+            state.next_poll = now + settings.poll_interval
+            if reclaim:
+                state.next_reclaim = now + max(settings.poll_interval, RECLAIM_INTERVAL)
+        self._dispatch()
+        idle = not self.backlog and not self._busy()
+        if settings.once and state.polled_once and idle:
+            return True
+        if settings.burst and state.polled_once and idle and not state.more:
+            if self._poll(reclaim=True) == 0 and not self._retries_soon():
+                return True
+            if not self.backlog:
+                time.sleep(settings.poll_interval)
+            return False
+        if state.more and len(self.backlog) < low_water:
+            wait = 0.0
+        else:
+            wait = max(0.0, state.next_poll - time.monotonic())
+        self._collect(wait)
+        return False
 
     def _drain(self) -> None:
         """Let running attempts finish within the grace period, then hand the rest back."""
