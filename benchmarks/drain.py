@@ -1,0 +1,762 @@
+"""Drain benchmark: enqueue and drain N no-op tasks, ours against two anchors.
+
+    uv run python benchmarks/drain.py --tasks 2000 --repeat 3 --markdown docs/benchmarks.md
+
+Each repeat runs, one after the other so that they see the same machine conditions:
+
+1. **django-tasks-fs**: ``ProcessBackend`` in ``cloud_tasks`` mode, state in the
+   official Firestore emulator (one emulator process for the whole benchmark, a fresh
+   project id per run, so every run starts from an empty store). ``run_tasks --burst``
+   is started once on the empty queue (``idle_run_s``: the worker's start-up cost),
+   then N ``noop.enqueue()`` calls are timed in one process, then ``run_tasks --burst``
+   is timed from its start until it exits with the queue empty (``drain_s``, worker
+   start-up included). Afterwards exactly N executions must exist, all SUCCESSFUL.
+2. **the anchors** (``benchmarks/anchors``): django-tasks-db's ``db_worker --batch`` and
+   django-tasks-google's ``ProcessBackend`` + ``run_tasks``, both on a fresh SQLite file,
+   measured the same way by ``anchors.runner.run_anchor``.
+
+Results go to ``benchmarks/results/drain-<timestamp>.jsonl`` (one JSON object per
+line: the machine, every run, the summary); ``--markdown PATH`` also (re)writes the
+benchmark page from them. ``--render JSONL --markdown PATH`` rewrites the page from an
+earlier results file without running anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+# benchmarks/ (for anchors and fs_project) and the repository root (for emulator).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+from anchors.runner import ANCHORS, DEFAULT_VENV, AnchorError, ensure_venv, installed_versions
+from anchors.runner import run_anchor as _run_anchor
+
+from emulator.firestore import FirestoreEmulator
+
+BENCHMARKS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCHMARKS_DIR.parent
+RESULTS_DIR = BENCHMARKS_DIR / "results"
+
+#: Key of our system in the records (the anchors use their ANCHORS names).
+OURS = "fs"
+#: Short labels for tables, in table order.
+LABELS = {
+    OURS: "django-tasks-fs",
+    "tasks_db": "django-tasks-db",
+    "tasks_google": "django-tasks-google",
+}
+#: The anchor our drain rate must at least match (the issue's target).
+TARGET_ANCHOR = "tasks_db"
+COMMAND_PREFIX = "uv run python benchmarks/drain.py"
+#: Tasks of the unrecorded warm-up run of our system on a fresh emulator.
+WARMUP_TASKS = 200
+
+#: Run in a child process with DJANGO_SETTINGS_MODULE=fs_project.settings. Only the N
+#: enqueue() calls are timed; one count() before them opens the gRPC channel (as the
+#: anchors' script opens the SQLite connection before timing).
+ENQUEUE_SCRIPT = """
+import json, os, time
+import django
+django.setup()
+from fs_project.tasks import noop
+n = int(os.environ["BENCH_TASKS"])
+noop.get_backend().executions.count()
+start = time.perf_counter()
+for _ in range(n):
+    noop.enqueue()
+elapsed = time.perf_counter() - start
+print(json.dumps({"enqueued": n, "enqueue_s": elapsed}))
+"""
+
+#: Prints the number of executions per status (zeros left out) and the total.
+COUNT_SCRIPT = """
+import json
+import django
+django.setup()
+from django.tasks import TaskResultStatus, task_backends
+from django_tasks_fs.store import ExecutionFilter
+store = task_backends["default"].executions
+counts = {str(s): store.count(ExecutionFilter(status=s)) for s in TaskResultStatus}
+counts = {k: v for k, v in counts.items() if v}
+counts["total"] = store.count()
+print(json.dumps(counts))
+"""
+
+
+class BenchmarkError(RuntimeError):
+    """A run of our system failed or did not end with every task SUCCESSFUL."""
+
+
+def log(message: str) -> None:
+    """Write a progress line to stderr."""
+    print(f"[drain {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True, slots=True)
+class OurConfig:
+    """How our worker is run."""
+
+    workers: int
+    batch: int
+    timeout: float
+
+    def worker_args(self) -> list[str]:
+        """``manage.py``-style arguments of the draining worker (and of the idle run)."""
+        return [
+            "run_tasks",
+            "--burst",
+            "--max-workers",
+            str(self.workers),
+            "--batch-size",
+            str(self.batch),
+            "-v",
+            "0",
+        ]
+
+
+# -- our system ------------------------------------------------------------------------
+
+
+def _child_env(emulator_host: str, project: str, tasks: int, config: OurConfig) -> dict[str, str]:
+    """The environment of our child processes: no inherited Django settings or bytecode ban.
+
+    PYTHONDONTWRITEBYTECODE is dropped as the anchors' runner drops it, so both sides
+    cache the bytecode of their project modules alike.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "FIRESTORE_", "BENCH_"))
+        and key not in ("PYTHONPATH", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE")
+    }
+    env.update(
+        FIRESTORE_EMULATOR_HOST=emulator_host,
+        DJANGO_SETTINGS_MODULE="fs_project.settings",
+        PYTHONPATH=os.pathsep.join([str(BENCHMARKS_DIR), str(REPO_ROOT)]),
+        BENCH_PROJECT=project,
+        BENCH_WORKERS=str(config.workers),
+        BENCH_BATCH=str(config.batch),
+        BENCH_TASKS=str(tasks),
+    )
+    return env
+
+
+def _python(args: Sequence[str], env: dict[str, str], timeout: float) -> str:
+    """Run ``python ARGS`` with our interpreter; return stdout or raise BenchmarkError."""
+    try:
+        result = subprocess.run(
+            [sys.executable, *args],
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise BenchmarkError(f"python {shlex.join(args)} still running after {timeout}s") from None
+    if result.returncode != 0:
+        raise BenchmarkError(
+            f"python {shlex.join(args)} exited {result.returncode}:\n"
+            f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+        )
+    return result.stdout
+
+
+def _counts(env: dict[str, str]) -> dict[str, int]:
+    out = _python(["-c", COUNT_SCRIPT], env, timeout=300)
+    counts: dict[str, int] = json.loads(out.strip().splitlines()[-1])
+    return counts
+
+
+def _timed_worker(config: OurConfig, env: dict[str, str], log_path: Path) -> float:
+    """Run ``python -m django run_tasks --burst ...`` and return its wall-clock seconds."""
+    args = [sys.executable, "-m", "django", *config.worker_args()]
+    with log_path.open("w") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(args, env=env, cwd=REPO_ROOT, stdout=out, stderr=out)
+        try:
+            code = proc.wait(timeout=config.timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise BenchmarkError(f"run_tasks still running after {config.timeout}s") from None
+        elapsed = time.perf_counter() - start
+    if code != 0:
+        tail = log_path.read_text(errors="replace")[-4000:]
+        raise BenchmarkError(f"run_tasks exited {code}:\n{tail}")
+    return elapsed
+
+
+def run_ours(emulator_host: str, project: str, tasks: int, config: OurConfig) -> dict[str, Any]:
+    """One run of django-tasks-fs on an empty emulator project; return its figures."""
+    env = _child_env(emulator_host, project, tasks, config)
+    workdir = Path(tempfile.mkdtemp(prefix="drain-fs-"))
+    try:
+        idle_run_s = _timed_worker(config, env, workdir / "idle.log")
+
+        out = _python(["-c", ENQUEUE_SCRIPT], env, timeout=config.timeout)
+        enqueue_s = float(json.loads(out.strip().splitlines()[-1])["enqueue_s"])
+        counts = _counts(env)
+        if counts != {"READY": tasks, "total": tasks}:
+            raise BenchmarkError(f"after enqueue expected {tasks} READY, got {counts}")
+
+        drain_s = _timed_worker(config, env, workdir / "worker.log")
+        counts = _counts(env)
+        if counts != {"SUCCESSFUL": tasks, "total": tasks}:
+            raise BenchmarkError(f"after drain expected {tasks} SUCCESSFUL, got {counts}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "key": OURS,
+        "system": (
+            f"django-tasks-fs ProcessBackend run_tasks --burst max_workers={config.workers} "
+            f"batch_size={config.batch} (Firestore emulator)"
+        ),
+        "tasks": tasks,
+        "enqueue_s": round(enqueue_s, 4),
+        "enqueue_tasks_per_s": round(tasks / enqueue_s, 1),
+        "drain_s": round(drain_s, 4),
+        "tasks_per_s": round(tasks / drain_s, 1),
+        "idle_run_s": round(idle_run_s, 4),
+        "concurrency": (
+            f"1 polling process + {config.workers} forked warm processes, each claiming chunks "
+            f"of executions; batch_size={config.batch}, poll_interval=0.05s, mode=cloud_tasks"
+        ),
+        "worker_cmd": "python -m django " + shlex.join(config.worker_args()),
+        "storage": "Firestore emulator, fresh project id per run",
+        "project": project,
+        "final_counts": counts,
+    }
+
+
+def run_anchor(name: str, tasks: int, timeout: float) -> dict[str, Any]:
+    """One run of an anchor (see benchmarks/anchors); return its figures."""
+    record = _run_anchor(name, tasks, timeout=timeout)
+    return {"key": name, **record}
+
+
+# -- the machine -----------------------------------------------------------------------
+
+
+def _command_output(args: Sequence[str]) -> str:
+    try:
+        result = subprocess.run(
+            list(args), capture_output=True, text=True, timeout=60, check=False, cwd=REPO_ROOT
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return (result.stdout + result.stderr).strip()
+
+
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _emulator_version() -> str:
+    """The gcloud component version of the Firestore emulator, when it can be read."""
+    for root in (
+        "/usr/lib/google-cloud-sdk",
+        "/usr/share/google-cloud-sdk",
+        "/opt/google-cloud-sdk",
+    ):
+        snapshot = Path(root) / ".install" / "cloud-firestore-emulator.snapshot.json"
+        try:
+            data = json.loads(snapshot.read_text())
+        except (OSError, ValueError):
+            continue
+        for component in data.get("components", []):
+            if component.get("id") == "cloud-firestore-emulator":
+                return str(component.get("version", {}).get("version_string", "unknown"))
+    return "unknown"
+
+
+def loadavg() -> list[float]:
+    """The 1, 5 and 15 minute load averages (empty where unavailable)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def machine_info(anchor_python: Path | None) -> dict[str, Any]:
+    """What the figures were measured on."""
+    dirty = _command_output(["git", "status", "--porcelain", "--untracked-files=no"])
+    java = _command_output(["java", "-version"]).splitlines()
+    info: dict[str, Any] = {
+        "kind": "machine",
+        "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "cpu": _cpu_model(),
+        "memory_gib": _memory_gib(),
+        "os": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "loadavg_start": loadavg(),
+        "git_commit": _command_output(["git", "rev-parse", "--short", "HEAD"]),
+        "git_modified_tracked_files": len(dirty.splitlines()) if dirty else 0,
+        "ours": {
+            "python": platform.python_version(),
+            "django": _package_version("django"),
+            "django-tasks-fs": _package_version("django-tasks-fs"),
+            "google-cloud-firestore": _package_version("google-cloud-firestore"),
+            "grpcio": _package_version("grpcio"),
+            "protobuf": _package_version("protobuf"),
+        },
+        "firestore_emulator": _emulator_version(),
+        "java": java[0] if java else "unknown",
+        "pythondontwritebytecode_in_shell": os.environ.get("PYTHONDONTWRITEBYTECODE", ""),
+    }
+    if anchor_python is not None:
+        info["anchors"] = installed_versions(anchor_python)
+    return info
+
+
+# -- summary and page ------------------------------------------------------------------
+
+
+def _median(values: Iterable[float]) -> float | None:
+    items = list(values)
+    return statistics.median(items) if items else None
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians per system, ratios of medians, and per-repeat ratios of our drain rate."""
+    systems: dict[str, dict[str, Any]] = {}
+    for key in LABELS:
+        mine = [r for r in runs if r["key"] == key]
+        if not mine:
+            continue
+        systems[key] = {
+            "system": mine[0]["system"],
+            "runs": len(mine),
+            "enqueue_tasks_per_s": _median(r["enqueue_tasks_per_s"] for r in mine),
+            "drain_tasks_per_s": _median(r["tasks_per_s"] for r in mine),
+            "idle_run_s": _median(r["idle_run_s"] for r in mine),
+        }
+    ratios: dict[str, dict[str, float]] = {}
+    for key, figures in systems.items():
+        ratios[key] = {
+            anchor: round(figures["drain_tasks_per_s"] / systems[anchor]["drain_tasks_per_s"], 2)
+            for anchor in ANCHORS
+            if anchor in systems
+        }
+    paired: dict[str, list[float]] = {}
+    ours = {r["repeat"]: r for r in runs if r["key"] == OURS}
+    for run in runs:
+        if run["key"] in ANCHORS and run["repeat"] in ours:
+            ratio = ours[run["repeat"]]["tasks_per_s"] / run["tasks_per_s"]
+            paired.setdefault(run["key"], []).append(round(ratio, 2))
+    target = ratios.get(OURS, {}).get(TARGET_ANCHOR)
+    return {
+        "kind": "summary",
+        "systems": systems,
+        "drain_ratio_of_medians": ratios,
+        "ours_drain_ratio_per_repeat": paired,
+        "ours_drain_ratio_median_of_repeats": {k: _median(v) for k, v in paired.items()},
+        "target": f"{LABELS[OURS]} drain tasks/s >= {LABELS[TARGET_ANCHOR]} drain tasks/s",
+        "target_met": None if target is None else target >= 1.0,
+    }
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def render_markdown(
+    machine: dict[str, Any], runs: list[dict[str, Any]], summary: dict[str, Any]
+) -> str:
+    """The benchmark page, from one benchmark run's records."""
+    command = machine["command"]
+    systems: dict[str, dict[str, Any]] = summary["systems"]
+    ratios: dict[str, dict[str, float]] = summary["drain_ratio_of_medians"]
+    anchor_keys = [k for k in ANCHORS if k in systems]
+    tasks = runs[0]["tasks"] if runs else 0
+    anchor_repeats = machine.get("anchor_repeats", {})
+    lines: list[str] = [
+        "# Drain benchmark",
+        "",
+        f"How fast {LABELS[OURS]} enqueues and drains {tasks:,} no-op tasks with "
+        "`run_tasks` (`ProcessBackend`, `cloud_tasks` mode), next to two existing Django "
+        "task backends run the same way on SQLite. The figures below come from **one run "
+        f"of the command below on {machine['date_utc']}** on the machine described under "
+        "[Machine](#machine); running the command again rewrites this page.",
+        "",
+        "## Command",
+        "",
+        "```console",
+        command,
+        "```",
+        "",
+        "It needs the Firestore emulator and Java (see the README), and `uv` to build the "
+        "anchors' separate venv, `benchmarks/.venv-anchors`, on first use (see "
+        "[benchmarks/anchors/README.md](../benchmarks/anchors/README.md)). Raw figures "
+        f"of this run: `{machine['results_file']}` (git-ignored, not in the repository).",
+        "",
+        "## Results",
+        "",
+        "Medians over the runs of each system. A drain ratio is the row's median drain "
+        "tasks/s divided by that anchor's median drain tasks/s. Worker start-up is the "
+        "median time of one worker run on an empty queue; it is included in every drain "
+        "time.",
+        "",
+    ]
+    header = ["system", "runs", "enqueue tasks/s", "drain tasks/s"]
+    header += [f"drain ratio vs {LABELS[a]}" for a in anchor_keys]
+    header += ["worker start-up (s)"]
+    lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for key, figures in systems.items():
+        name = f"**{LABELS[key]}**" if key == OURS else LABELS[key]
+        row = [
+            name,
+            str(figures["runs"]),
+            _fmt(figures["enqueue_tasks_per_s"]),
+            _fmt(figures["drain_tasks_per_s"]),
+        ]
+        row += [_fmt(ratios[key].get(a), 2) for a in anchor_keys]
+        row += [_fmt(figures["idle_run_s"], 2)]
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    target = ratios.get(OURS, {}).get(TARGET_ANCHOR)
+    if target is not None:
+        verdict = "met" if target >= 1.0 else "**not met**"
+        lines += [
+            f"Target (drain at least as fast as {LABELS[TARGET_ANCHOR]}'s `db_worker` on "
+            f"this {machine['nproc']}-core machine): {verdict}, ratio {target:.2f}.",
+            "",
+        ]
+    paired = summary["ours_drain_ratio_per_repeat"]
+    if paired:
+        parts = [
+            f"vs {LABELS[k]} {', '.join(f'{r:.2f}' for r in v)} "
+            f"(median {summary['ours_drain_ratio_median_of_repeats'][k]:.2f})"
+            for k, v in paired.items()
+        ]
+        lines += [
+            f"{LABELS[OURS]}'s drain ratio within each repeat (its run and the anchor's "
+            f"run in the same repeat): {'; '.join(parts)}.",
+            "",
+        ]
+    limited = {k: v for k, v in anchor_repeats.items() if v < machine["repeat"]}
+    if limited:
+        parts = [
+            f"{LABELS[k]} ran in " + ("repeat 1 only" if v == 1 else f"the first {v} repeats only")
+            for k, v in limited.items()
+        ]
+        lines += [
+            f"Repeats: {machine['repeat']}; {'; '.join(parts)} "
+            "(it drains at a few tasks/s, so each of its runs takes minutes).",
+            "",
+        ]
+    lines += [
+        "## Method",
+        "",
+        f"One repeat runs {LABELS[OURS]} and then each anchor, one after the other, so "
+        "that the runs of a repeat see the same machine conditions; every run starts "
+        "from an empty store. For each system a run:",
+        "",
+        "1. starts the worker once on the empty queue and times it (*worker start-up*: "
+        "interpreter start, `django.setup()`, one empty poll, exit);",
+        f"2. enqueues {tasks:,} `noop` tasks (a task that returns `None`) in one process, "
+        "timing only the `enqueue()` calls after one warm-up round trip to the store "
+        "(*enqueue tasks/s*);",
+        "3. starts the worker and times it from its start until every task has finished "
+        "(*drain tasks/s* = tasks / seconds; worker start-up included);",
+        "4. checks that exactly that many tasks exist and all are `SUCCESSFUL` "
+        "(anything else fails the benchmark).",
+        "",
+        "| system | store | worker command | concurrency |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key in systems:
+        sample = next(r for r in runs if r["key"] == key)
+        lines.append(
+            f"| {LABELS[key]} | {sample['storage']} | `{sample['worker_cmd']}` | "
+            f"{sample['concurrency']} |"
+        )
+    lines += [
+        "",
+        f"- {LABELS[OURS]}: one Firestore emulator process serves every run of the "
+        f"benchmark, each run on a fresh project id. Before repeat 1, one run of "
+        f"{WARMUP_TASKS} tasks (not counted) warms the emulator, a JVM that answers its "
+        "first requests slowly. `run_tasks --burst` exits once nothing is ready or "
+        "running, so the drain time is the worker process's lifetime. Each `enqueue()` "
+        "creates one Firestore document (one request). The worker and enqueue processes "
+        "are started with `python -m django` and `DJANGO_SETTINGS_MODULE=fs_project.settings` "
+        "(`benchmarks/fs_project/`).",
+        "- django-tasks-db: `db_worker --batch` exits when the queue is empty, so the "
+        "drain time is the process's lifetime.",
+        "- django-tasks-google: `run_tasks` never exits on its own, so the runner reads "
+        "the statuses from SQLite every 20 ms, stops the clock when all tasks have "
+        "finished, then stops the worker. Its poll interval is 0.05 s instead of its "
+        "default 1.0 s, in its favour.",
+        "- Both anchors use SQLite with WAL, `transaction_mode=IMMEDIATE` and a 30 s busy "
+        "timeout, from PyPI in their own venv "
+        "([requirements](../benchmarks/anchors/requirements.txt)).",
+        "",
+        "## Individual runs",
+        "",
+        "| repeat | system | enqueue s | enqueue tasks/s | drain s | drain tasks/s "
+        "| worker start-up s | load avg (1 min) before |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in runs:
+        load = run.get("loadavg_before") or []
+        lines.append(
+            f"| {run['repeat']} | {LABELS[run['key']]} | {_fmt(run['enqueue_s'], 2)} | "
+            f"{_fmt(run['enqueue_tasks_per_s'])} | {_fmt(run['drain_s'], 2)} | "
+            f"{_fmt(run['tasks_per_s'])} | {_fmt(run['idle_run_s'], 2)} | "
+            f"{_fmt(load[0], 2) if load else '—'} |"
+        )
+    loads = [run["loadavg_before"][0] for run in runs if run.get("loadavg_before")]
+    ours_versions = machine["ours"]
+    anchors_versions = machine.get("anchors", {})
+    lines += [
+        "",
+        "## Machine",
+        "",
+        f"- {machine['nproc']} CPUs available to the benchmark ({machine['cpu']}), "
+        f"{_fmt(machine['memory_gib'])} GiB memory, {machine['os']}; load average "
+        f"{' / '.join(f'{x:.2f}' for x in machine['loadavg_start'])} (1 / 5 / 15 min) "
+        "at the start.",
+        f"- {LABELS[OURS]} {ours_versions['django-tasks-fs']} at commit "
+        f"`{machine['git_commit']}`"
+        + (
+            f" (with uncommitted changes to {machine['git_modified_tracked_files']} tracked files)"
+            if machine["git_modified_tracked_files"]
+            else ""
+        )
+        + f": Python {ours_versions['python']}, Django {ours_versions['django']}, "
+        f"google-cloud-firestore {ours_versions['google-cloud-firestore']}, grpcio "
+        f"{ours_versions['grpcio']}, protobuf {ours_versions['protobuf']}.",
+        f"- Firestore emulator {machine['firestore_emulator']} (gcloud component), "
+        f"{machine['java']}.",
+    ]
+    if anchors_versions:
+        lines.append(
+            f"- Anchors' venv: Python {anchors_versions.get('python')}, Django "
+            f"{anchors_versions.get('django')}, django-tasks-db "
+            f"{anchors_versions.get('django-tasks-db')}, django-tasks-google "
+            f"{anchors_versions.get('django-tasks-google')}, SQLite {machine.get('sqlite', '?')}."
+        )
+    lines += [
+        "",
+        "## Caveats",
+        "",
+        f"- The machine has {machine['nproc']} cores and is shared: other work (other "
+        "test runs, other emulators) may have run at the same time. The load average "
+        "before each run is in the table above; the repeats are interleaved so that a "
+        "busy spell hits all systems of a repeat alike, but single figures can still be "
+        "off."
+        + (
+            f" During this run it ranged from {min(loads):.2f} to {max(loads):.2f} "
+            f"on {machine['nproc']} cores."
+            if loads
+            else ""
+        ),
+        "- The Firestore emulator is not Firestore. It runs on the same machine, on the "
+        "same cores as the worker (its CPU use counts against ours), over loopback, in "
+        "memory, without the network round trips (typically milliseconds per request "
+        "from the same region), quotas, or contention limits of the real service. "
+        "These figures say nothing about throughput against real Firestore; the anchors' "
+        "SQLite file is likewise local.",
+        "- django-tasks-db's `db_worker` runs one task at a time in one process; more "
+        "throughput would need more worker processes, which SQLite's single writer "
+        "limits. Ours runs with "
+        f"`--max-workers {machine['workers']}` on this {machine['nproc']}-core machine.",
+        "- django-tasks-google's `run_tasks` spawns a fresh interpreter and runs "
+        "`django.setup()` for every task (about 0.3-0.45 s of CPU each on this machine, "
+        "see benchmarks/anchors/README.md), which caps it at a few tasks/s on 2 cores "
+        "whatever the task does.",
+        "- Bytecode: this machine's shell sets `PYTHONDONTWRITEBYTECODE=1`. Both our venv "
+        "(`compile-bytecode = true` in `pyproject.toml`) and the anchors' venv "
+        "(`uv pip install --compile-bytecode`) hold precompiled bytecode for their "
+        "installed packages, and the benchmark removes `PYTHONDONTWRITEBYTECODE` from "
+        "the environment of every process it starts (ours and the anchors'), so project "
+        "modules are compiled once and then cached on both sides.",
+        "- A no-op task measures the framework's cost per task (claiming, recording the "
+        "result, process hand-offs), not the work a real task does.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# -- main ------------------------------------------------------------------------------
+
+
+def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def _read_jsonl(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    machine = next(r for r in records if r.get("kind") == "machine")
+    runs = [r for r in records if r.get("kind") == "run"]
+    return machine, runs
+
+
+def _sqlite_version(anchor_python: Path | None) -> str:
+    python = str(anchor_python) if anchor_python else sys.executable
+    out = _command_output([python, "-c", "import sqlite3; print(sqlite3.sqlite_version)"])
+    return out.splitlines()[-1] if out else "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run the benchmark, write the results (and the page)."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=2000, help="tasks per run (default 2000)")
+    parser.add_argument("--repeat", type=int, default=3, help="repeats (default 3)")
+    parser.add_argument("--workers", type=int, default=2, help="our max_workers (default 2)")
+    parser.add_argument("--batch", type=int, default=100, help="our batch_size (default 100)")
+    parser.add_argument(
+        "--anchor",
+        action="append",
+        choices=sorted(ANCHORS),
+        help="anchor to run; repeatable (default: all)",
+    )
+    parser.add_argument("--skip-anchors", action="store_true", help="run only our system")
+    parser.add_argument(
+        "--anchor-repeat-google",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run the tasks_google anchor in the first N repeats only (default: every repeat)",
+    )
+    parser.add_argument("--markdown", type=Path, help="(re)write this page from the results")
+    parser.add_argument(
+        "--render", type=Path, metavar="JSONL", help="only rewrite --markdown from this file"
+    )
+    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per phase")
+    args = parser.parse_args(argv)
+
+    if args.render:
+        if not args.markdown:
+            parser.error("--render needs --markdown")
+        saved_machine, saved_runs = _read_jsonl(args.render)
+        page = render_markdown(saved_machine, saved_runs, summarize(saved_runs))
+        args.markdown.write_text(page)
+        log(f"wrote {args.markdown} from {args.render}")
+        return 0
+    if args.tasks < 1 or args.repeat < 1 or args.workers < 1 or args.batch < 1:
+        parser.error("--tasks, --repeat, --workers and --batch must be at least 1")
+
+    anchors = [] if args.skip_anchors else (args.anchor or list(ANCHORS))
+    anchor_repeats = dict.fromkeys(anchors, args.repeat)
+    if "tasks_google" in anchor_repeats and args.anchor_repeat_google is not None:
+        anchor_repeats["tasks_google"] = max(0, min(args.repeat, args.anchor_repeat_google))
+    config = OurConfig(workers=args.workers, batch=args.batch, timeout=args.timeout)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    results = RESULTS_DIR / f"drain-{stamp}.jsonl"
+
+    anchor_python = ensure_venv(DEFAULT_VENV) if anchors else None
+    machine = machine_info(anchor_python)
+    machine.update(
+        command=f"{COMMAND_PREFIX} {shlex.join(sys.argv[1:] if argv is None else argv)}",
+        results_file=str(results.relative_to(REPO_ROOT)),
+        tasks=args.tasks,
+        repeat=args.repeat,
+        workers=args.workers,
+        batch=args.batch,
+        anchor_repeats=anchor_repeats,
+        sqlite=_sqlite_version(anchor_python),
+    )
+    records: list[dict[str, Any]] = [machine]
+    runs: list[dict[str, Any]] = []
+    log(f"results -> {results}")
+
+    def record(run: dict[str, Any], repeat: int, load: list[float]) -> None:
+        run = {"kind": "run", "repeat": repeat, "loadavg_before": load, **run}
+        runs.append(run)
+        records.append(run)
+        _write_jsonl(results, records)  # after every run, so a failure keeps the rest
+        log(
+            f"  {LABELS[run['key']]}: enqueue {run['enqueue_tasks_per_s']} tasks/s, "
+            f"drain {run['drain_s']:.2f}s = {run['tasks_per_s']} tasks/s, "
+            f"start-up {run['idle_run_s']:.2f}s"
+        )
+
+    try:
+        with FirestoreEmulator() as emulator:
+            log(f"Firestore emulator on {emulator.host}")
+            # The emulator (a JVM) answers its first requests slowly; one unrecorded small
+            # run warms it up so that repeat 1 is not penalised (SQLite needs no warm-up).
+            warmup_tasks = min(args.tasks, WARMUP_TASKS)
+            log(f"warm-up: {LABELS[OURS]}, {warmup_tasks} tasks (not counted) ...")
+            warmup = run_ours(emulator.host, f"drain-{stamp.lower()}-warmup", warmup_tasks, config)
+            records.append({"kind": "warmup", **warmup})
+            for repeat in range(1, args.repeat + 1):
+                log(f"repeat {repeat}/{args.repeat}: {LABELS[OURS]}, {args.tasks} tasks ...")
+                project = f"drain-{stamp.lower()}-{repeat}"
+                load = loadavg()
+                record(run_ours(emulator.host, project, args.tasks, config), repeat, load)
+                for name in anchors:
+                    if repeat > anchor_repeats[name]:
+                        continue
+                    log(f"repeat {repeat}/{args.repeat}: {LABELS[name]}, {args.tasks} tasks ...")
+                    load = loadavg()
+                    record(run_anchor(name, args.tasks, args.timeout), repeat, load)
+    except (BenchmarkError, AnchorError) as err:
+        log(f"FAILED: {err}")
+        return 1
+
+    summary = summarize(runs)
+    records.append(summary)
+    _write_jsonl(results, records)
+    for key, figures in summary["systems"].items():
+        ratios = summary["drain_ratio_of_medians"][key]
+        log(
+            f"{LABELS[key]}: median enqueue {figures['enqueue_tasks_per_s']} tasks/s, "
+            f"drain {figures['drain_tasks_per_s']} tasks/s, start-up {figures['idle_run_s']}s,"
+            f" drain ratios {ratios}"
+        )
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(render_markdown(machine, runs, summary))
+        log(f"wrote {args.markdown}")
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
