@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator import firestore as launcher
+from django_tasks_fs.testing import emulator as launcher
 
 
 def test_explicit_jar_must_exist(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
