@@ -19,7 +19,7 @@ from ..backends.base import FirestoreBackend
 STATUS_STYLE = {
     TaskResultStatus.SUCCESSFUL: ("#70bf2b", "admin/img/icon-yes.svg"),
     TaskResultStatus.FAILED: ("#dd4646", "admin/img/icon-no.svg"),
-    TaskResultStatus.RUNNING: ("#447e9b", "admin/img/icon-clock.svg"),
+    TaskResultStatus.RUNNING: ("#447e9b", "admin/img/icon-info.svg"),
     TaskResultStatus.READY: ("#666666", "admin/img/icon-unknown.svg"),
 }
 
