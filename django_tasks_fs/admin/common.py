@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 from django.tasks import TaskResultStatus, task_backends
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -68,6 +69,15 @@ def duration(start: datetime | None, end: datetime | None) -> str:
 
 class FirestoreModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """A ModelAdmin whose pages read Firestore through the store instead of querysets."""
+
+    def url(self, name: str, *args: str) -> str:
+        """Reverse one of this admin's URLs (``changelist``, ``change``, ...)."""
+        opts = self.model._meta
+        return reverse(
+            f"admin:{opts.app_label}_{opts.model_name}_{name}",
+            args=args,
+            current_app=self.admin_site.name,
+        )
 
     def context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
         """The template context every admin page needs (site header, sidebar, perms)."""

@@ -19,7 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.tasks import TaskResultStatus
 from django.tasks.exceptions import InvalidTask
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, path
 from django.utils.html import format_html
 
 from ..backends.base import FirestoreBackend
@@ -182,14 +182,6 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
                 name="{}_{}_action".format(*info),
             ),
         ]
-
-    def url(self, name: str, *args: str) -> str:
-        opts = self.model._meta
-        return reverse(
-            f"admin:{opts.app_label}_{opts.model_name}_{name}",
-            args=args,
-            current_app=self.admin_site.name,
-        )
 
     # -- permissions ---------------------------------------------------------------
 

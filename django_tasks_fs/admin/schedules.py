@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.tasks.signals import task_enqueued
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, path
 from django.utils import timezone
 
 from ..backends.base import FirestoreBackend
@@ -100,14 +100,6 @@ class ScheduledTaskAdmin(FirestoreModelAdmin):
                 name="{}_{}_delete".format(*info),
             ),
         ]
-
-    def url(self, name: str, *args: str) -> str:
-        opts = self.model._meta
-        return reverse(
-            f"admin:{opts.app_label}_{opts.model_name}_{name}",
-            args=args,
-            current_app=self.admin_site.name,
-        )
 
     def _all(self) -> list[tuple[FirestoreBackend, ScheduledTask]]:
         """Every schedule once, with the backend whose store holds it, by name."""
