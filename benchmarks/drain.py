@@ -430,7 +430,7 @@ def render_markdown(
         "",
         "It needs the Firestore emulator and Java (see the README), and `uv` to build the "
         "anchors' separate venv, `benchmarks/.venv-anchors`, on first use (see "
-        "[benchmarks/anchors/README.md](../benchmarks/anchors/README.md)). Raw figures "
+        "`benchmarks/anchors/README.md`). Raw figures "
         f"of this run: `{machine['results_file']}` (git-ignored, not in the repository).",
         "",
         "## Results",
@@ -532,7 +532,7 @@ def render_markdown(
         "default 1.0 s, in its favour.",
         "- Both anchors use SQLite with WAL, `transaction_mode=IMMEDIATE` and a 30 s busy "
         "timeout, from PyPI in their own venv "
-        "([requirements](../benchmarks/anchors/requirements.txt)).",
+        "(`benchmarks/anchors/requirements.txt`).",
         "",
         "## Individual runs",
         "",
