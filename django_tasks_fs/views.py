@@ -29,6 +29,7 @@ from .execution.attempt import Attempt, Outcome
 from .results import TaskNotImportable
 from .scheduling.cron import validate_time_zone
 from .scheduling.firing import fire_slot
+from .tracing import header_carrier
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,8 @@ def _execute(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonRe
         :100
     ]
     worker = f"cloud-tasks:{task_name or 'unknown'}"
-    result = Attempt(backend, data["execution_id"], worker_id=worker).run()
+    carrier = header_carrier(request.headers)
+    result = Attempt(backend, data["execution_id"], worker_id=worker, trace_carrier=carrier).run()
     body = {"outcome": str(result.outcome), "reason": str(result.reason or "")}
     if result.outcome == Outcome.REFUSED and result.reason == ClaimReason.NOT_FOUND:
         return _json(404, error="Unknown execution.", **body)

@@ -30,6 +30,7 @@ from ..store import (
 )
 from ..store.codec import encode_json
 from ..tasks import Task
+from ..tracing import producer_span
 
 #: Firestore's limit on values in one ``in`` filter: the worker polls all queues at once.
 MAX_QUEUES = 30
@@ -50,6 +51,8 @@ class FirestoreBackend(BaseTaskBackend):
         timedelta(seconds=1),
         timedelta(hours=168),
     )
+    #: ``messaging.system`` of its OpenTelemetry spans.
+    messaging_system: str = "django_tasks_fs"
     #: OPTIONS keys this backend accepts (None: all of BackendOptions).
     allowed_options: ClassVar[frozenset[str] | None] = None
 
@@ -154,8 +157,10 @@ class FirestoreBackend(BaseTaskBackend):
         large (NotJSONSerializable, PayloadTooLarge): nothing is written then.
         """
         self.validate_task(task)
-        execution = self.executions.create(self.build_execution(task, args, kwargs))
-        execution = self.dispatch(execution)
+        execution = self.build_execution(task, args, kwargs)
+        with producer_span(self, execution) as carrier:
+            execution = self.executions.create(execution.evolve(trace_context=carrier))
+            execution = self.dispatch(execution)
         result = to_task_result(execution, task)
         task_enqueued.send(type(self), task_result=result)
         return result

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from ..gcp import cloud_run
 from ..store import TaskExecution
+from ..tracing import ENV_CARRIER
 from .google_cloud import GoogleCloudBackend
 
 logger = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ class CloudRunJobsBackend(GoogleCloudBackend):
 
     supports_defer = False
     supports_priority = False
+    messaging_system = "gcp_cloud_run_jobs"
     supports_force_cancel: ClassVar[bool] = True
     timeout_range: ClassVar[tuple[timedelta, timedelta]] = (
         timedelta(seconds=1),
@@ -41,6 +43,7 @@ class CloudRunJobsBackend(GoogleCloudBackend):
             job=self.resolve_queue(execution.queue_name),
             args=[*self.config.command, execution.id],
             timeout=timedelta(seconds=timeout) if timeout else None,
+            env={ENV_CARRIER[k]: v for k, v in execution.trace_context.items() if k in ENV_CARRIER},
         )
         return {"cloud_run_execution": name}
 

@@ -15,6 +15,7 @@ class CloudTasksBackend(GoogleCloudBackend):
 
     supports_defer = True
     supports_priority = False
+    messaging_system = "gcp_cloud_tasks"
     timeout_range: ClassVar[tuple[timedelta, timedelta]] = (
         timedelta(seconds=15),
         timedelta(minutes=30),
@@ -44,5 +45,6 @@ class CloudTasksBackend(GoogleCloudBackend):
             if execution.run_after > execution.enqueued_at
             else None,
             dispatch_deadline=timedelta(seconds=timeout) if timeout else None,
+            headers=dict(execution.trace_context),  # W3C traceparent / tracestate
         )
         return {"cloud_task_name": name}

@@ -30,6 +30,7 @@ class ProcessBackend(FirestoreBackend):
         self.supports_defer = not jobs
         self.supports_force_cancel = jobs  # type: ignore[misc]
         self.timeout_range = CLOUD_RUN_JOBS_TIMEOUTS if jobs else CLOUD_TASKS_TIMEOUTS  # type: ignore[misc]
+        self.messaging_system = "gcp_cloud_run_jobs" if jobs else "gcp_cloud_tasks"
 
     @property
     def uses_local_cron(self) -> bool:

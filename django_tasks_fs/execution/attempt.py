@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import logging
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from ..results import TaskNotImportable, load_task, to_task_result
 from ..store import ErrorEntry, Lease, TaskExecution, transitions
 from ..store.transitions import class_path
 from ..tasks import TaskContext
+from ..tracing import consumer_span, record_outcome
 from .heartbeat import Heartbeat
 from .interrupts import Interrupts, interruptible
 from .recorders import ImmediateRecorder, Recorder
@@ -102,6 +104,7 @@ class Attempt:
         known: TaskExecution | None = None,
         max_attempts: int | None = None,
         recorder: Recorder | None = None,
+        trace_carrier: Mapping[str, str] | None = None,
     ) -> None:
         self.backend = backend
         self.store = backend.executions
@@ -110,6 +113,7 @@ class Attempt:
         self.known = known
         self.max_attempts = max_attempts
         self.recorder: Recorder = recorder or ImmediateRecorder(self.store)
+        self.trace_carrier = trace_carrier  #: W3C context from the delivery (headers, env)
 
     def run(self) -> AttemptResult:
         """Claim, run and record; never raises for task errors."""
@@ -140,6 +144,15 @@ class Attempt:
 
     def execute(self, lease: Lease) -> AttemptResult | None:
         """Run the task of an already won lease; None when the recorder defers the write."""
+        with consumer_span(self.backend, lease.execution, self.trace_carrier) as span:
+            result = self._execute(lease)
+            if result is None:
+                record_outcome(span, "recorded later")
+            else:
+                record_outcome(span, str(result.outcome), _error_type(result))
+            return result
+
+    def _execute(self, lease: Lease) -> AttemptResult | None:
         config = self.backend.config
         execution = lease.execution
         with interruptible(execution.timeout_seconds) as interrupts:
@@ -301,6 +314,14 @@ class Attempt:
         except TaskNotImportable:
             return  # nothing to describe it with; the failure itself is recorded
         task_finished.send(type(self.backend), task_result=result)
+
+
+def _error_type(result: AttemptResult) -> str | None:
+    """The exception class of a failed attempt, for its span."""
+    if result.outcome not in {Outcome.FAILED, Outcome.RETRY} or result.execution is None:
+        return None
+    errors = result.execution.errors
+    return errors[-1].exception_class_path if errors else None
 
 
 def default_retry_delay(attempt: int, *, base: float, maximum: float) -> timedelta:

@@ -73,6 +73,9 @@ class TaskExecution:
     cloud_run_execution: str | None = None  #: Cloud Run Jobs execution resource name
     scheduled_task: str | None = None  #: name of the ScheduledTask that enqueued it
     expires_at: datetime | None = None  #: for a Firestore TTL policy; set when finished
+    trace_context: dict[str, str] = field(
+        default_factory=dict
+    )  #: W3C traceparent/tracestate of enqueue
     #: Firestore's update time of the version read (not stored; used for compare-and-set).
     update_time: datetime | None = field(default=None, compare=False)
 

@@ -20,6 +20,7 @@ from ...backends.base import FirestoreBackend
 from ...cancellation import find_backend
 from ...exceptions import ExecutionNotFound
 from ...execution.attempt import Attempt, Outcome
+from ...tracing import env_carrier
 from ...worker.children import worker_name
 
 EXIT_SUCCEEDED = 0
@@ -48,7 +49,8 @@ class Command(BaseCommand):
         except ExecutionNotFound as exc:
             raise CommandError(str(exc), returncode=EXIT_UNKNOWN) from exc
         name = os.environ.get("CLOUD_RUN_EXECUTION") or worker_name()
-        result = Attempt(backend, execution_id, worker_id=name).run()
+        carrier = env_carrier(os.environ)  # TRACEPARENT / TRACESTATE from run_job
+        result = Attempt(backend, execution_id, worker_id=name, trace_carrier=carrier).run()
         if result.outcome == Outcome.REFUSED and result.execution is None:
             raise CommandError(
                 f"No task execution {execution_id!r} on backend {backend.alias!r}.",
