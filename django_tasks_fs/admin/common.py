@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
 from django.tasks import TaskResultStatus, task_backends
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -69,6 +70,15 @@ def duration(start: datetime | None, end: datetime | None) -> str:
 
 class FirestoreModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """A ModelAdmin whose pages read Firestore through the store instead of querysets."""
+
+    def route(self, pattern: str, view: Callable[..., Any], name: str) -> URLPattern:
+        """An admin URL for ``view``, named like Django's (``app_model_name``)."""
+        opts = self.model._meta
+        return path(
+            pattern,
+            self.admin_site.admin_view(view),
+            name=f"{opts.app_label}_{opts.model_name}_{name}",
+        )
 
     def url(self, name: str, *args: str) -> str:
         """Reverse one of this admin's URLs (``changelist``, ``change``, ...)."""

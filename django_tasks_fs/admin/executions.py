@@ -19,7 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.tasks import TaskResultStatus
 from django.tasks.exceptions import InvalidTask
-from django.urls import URLPattern, path
+from django.urls import URLPattern
 from django.utils.html import format_html
 
 from ..backends.base import FirestoreBackend
@@ -167,19 +167,11 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
         return False  # executions are created by enqueueing tasks
 
     def get_urls(self) -> list[URLPattern]:
-        info = self.model._meta.app_label, self.model._meta.model_name
-        wrap = self.admin_site.admin_view
         return [
-            path("", wrap(self.changelist_view), name="{}_{}_changelist".format(*info)),
-            path(
-                "<str:backend>/<str:execution_id>/",
-                wrap(self.detail_view),
-                name="{}_{}_change".format(*info),
-            ),
-            path(
-                "<str:backend>/<str:execution_id>/<str:action>/",
-                wrap(self.action_view),
-                name="{}_{}_action".format(*info),
+            self.route("", self.changelist_view, "changelist"),
+            self.route("<str:backend>/<str:execution_id>/", self.detail_view, "change"),
+            self.route(
+                "<str:backend>/<str:execution_id>/<str:action>/", self.action_view, "action"
             ),
         ]
 

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.tasks.signals import task_enqueued
-from django.urls import URLPattern, path
+from django.urls import URLPattern
 from django.utils import timezone
 
 from ..backends.base import FirestoreBackend
@@ -84,21 +84,11 @@ class ScheduledTaskAdmin(FirestoreModelAdmin):
     template_prefix = "django_tasks_fs/admin/"
 
     def get_urls(self) -> list[URLPattern]:
-        info = self.model._meta.app_label, self.model._meta.model_name
-        wrap = self.admin_site.admin_view
         return [
-            path("", wrap(self.changelist_view), name="{}_{}_changelist".format(*info)),
-            path("add/", wrap(self.add_view), name="{}_{}_add".format(*info)),
-            path(
-                "<str:backend>/<str:name>/change/",
-                wrap(self.schedule_change_view),
-                name="{}_{}_change".format(*info),
-            ),
-            path(
-                "<str:backend>/<str:name>/delete/",
-                wrap(self.schedule_delete_view),
-                name="{}_{}_delete".format(*info),
-            ),
+            self.route("", self.changelist_view, "changelist"),
+            self.route("add/", self.add_view, "add"),
+            self.route("<str:backend>/<str:name>/change/", self.schedule_change_view, "change"),
+            self.route("<str:backend>/<str:name>/delete/", self.schedule_delete_view, "delete"),
         ]
 
     def _all(self) -> list[tuple[FirestoreBackend, ScheduledTask]]:
