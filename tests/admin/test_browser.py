@@ -35,6 +35,20 @@ FLAGS = [
 ]
 
 
+def navigate(browser: Any, element: Any) -> None:
+    """Click something that loads a new page, and wait until that page has loaded."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = browser.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(old))
+    WebDriverWait(browser, 30).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
+
+
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
@@ -86,28 +100,28 @@ def test_admin_in_a_real_browser(
     browser.get(f"{base}/admin/")
     browser.find_element(By.NAME, "username").send_keys("admin")
     browser.find_element(By.NAME, "password").send_keys("secret-pw")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    navigate(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
     assert "Task executions" in browser.find_element(By.ID, "content").text
 
     # The list, then filtered by status.
-    browser.find_element(By.LINK_TEXT, "Task executions").click()
+    navigate(browser, browser.find_element(By.LINK_TEXT, "Task executions"))
     assert len(browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")) == 4
     screenshot(browser, "list")
-    browser.find_element(By.PARTIAL_LINK_TEXT, "FAILED (1)").click()
+    navigate(browser, browser.find_element(By.PARTIAL_LINK_TEXT, "FAILED (1)"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert [r.find_element(By.CSS_SELECTOR, "th a").text for r in rows] == [broken.id]
 
     # The failed execution, with its traceback shown as text.
-    browser.find_element(By.LINK_TEXT, broken.id).click()
+    navigate(browser, browser.find_element(By.LINK_TEXT, broken.id))
     traceback = browser.find_element(By.CSS_SELECTOR, "pre.tfs-traceback").text
     assert "ValueError: <script>alert('x')</script>" in traceback
     screenshot(browser, "detail")
 
     # Cancel the running one: confirmation page, then the message.
     browser.get(f"{base}/admin/django_tasks_fs/taskexecution/default/{busy.id}/")
-    browser.find_element(By.CSS_SELECTOR, "a.tfs-action-cancel").click()
+    navigate(browser, browser.find_element(By.CSS_SELECTOR, "a.tfs-action-cancel"))
     assert "Cancel 1 of 1 selected task execution?" in browser.page_source
-    browser.find_element(By.ID, "tfs-confirm").click()
+    navigate(browser, browser.find_element(By.ID, "tfs-confirm"))
     message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li.success").text
     assert message == f"Execution {busy.id} is running: it was asked to stop."
     store = task_backends["default"].executions  # type: ignore[attr-defined]
@@ -121,14 +135,14 @@ def test_admin_in_a_real_browser(
     time_zone = browser.find_element(By.NAME, "time_zone")
     time_zone.clear()
     time_zone.send_keys("Europe/Paris")
-    browser.find_element(By.NAME, "_save").click()
+    navigate(browser, browser.find_element(By.NAME, "_save"))
     error = browser.find_element(By.CSS_SELECTOR, ".field-schedule .errorlist").text
     assert error.startswith("Invalid cron expression '0 25 * * *'")
     screenshot(browser, "schedule-form")
     schedule = browser.find_element(By.NAME, "schedule")
     schedule.clear()
     schedule.send_keys("30 6 * * 1-5")
-    browser.find_element(By.NAME, "_save").click()
+    navigate(browser, browser.find_element(By.NAME, "_save"))
     message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li.success").text
     assert message == "The scheduled task 'nightly-report' was added."
     assert "Every Monday to Friday at 06:30" in browser.find_element(By.ID, "result_list").text
