@@ -1,0 +1,43 @@
+"""Short versions of the reliability campaign (benchmarks/chaos.py) for every CI run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        [
+            "--scenario",
+            "duplicates",
+            "--executions",
+            "20",
+            "--deliveries",
+            "10",
+            "--concurrency",
+            "20",
+        ],
+        ["--scenario", "api-faults", "--executions", "30"],
+    ],
+    ids=["duplicates", "api-faults"],
+)
+def test_nothing_lost_or_duplicated(arguments: list[str]) -> None:
+    run = subprocess.run(
+        [sys.executable, "benchmarks/chaos.py", *arguments],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["lost"] == 0
+    assert result["duplicated_bodies"] == 0
+    assert result["bodies_run"] == result["executions"]
