@@ -23,6 +23,7 @@ Prints one JSON line per scenario with the figures.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -216,9 +217,90 @@ def api_faults(executions: int) -> dict[str, Any]:
     }
 
 
+def worker_crash(executions: int, kills: int) -> dict[str, Any]:
+    """kill -9 the whole ``run_tasks`` process group at random moments, restart it, repeat."""
+    import signal
+    import subprocess
+
+    project = f"chaos-crash-{os.getpid()}"
+    _setup(project)
+    from django.tasks import task_backends
+
+    from tests import tasks
+
+    log = Path(tempfile.mkdtemp()) / "bodies.txt"
+    backend: Any = task_backends["default"]
+    ids = [tasks.record_interval.enqueue(str(log), f"t{n}", 0.05).id for n in range(executions)]
+    env = {**os.environ, "TEST_FIRESTORE_PROJECT": project, "PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, "-m", "django", "run_tasks", "--backend", "default", "-v", "0"]
+    started = time.monotonic()
+    done_kills = 0
+    kill_times: list[float] = []
+
+    def finished() -> int:
+        return sum(1 for e in backend.executions.page(limit=executions + 10).items if e.is_finished)
+
+    while True:
+        worker = subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)
+        if done_kills < kills:
+            time.sleep(random.uniform(0.5, 2.0))
+            os.killpg(worker.pid, signal.SIGKILL)
+            kill_times.append(time.monotonic())
+            worker.wait()
+            done_kills += 1
+            continue
+        deadline = time.monotonic() + 600
+        while finished() < executions and time.monotonic() < deadline:
+            time.sleep(0.5)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=120)
+        break
+    elapsed = time.monotonic() - started
+    starts: dict[str, list[float]] = {}
+    ends: dict[str, list[float]] = {}
+    for line in log.read_text().splitlines():
+        kind, token, stamp = line.split()
+        (starts if kind == "start" else ends).setdefault(token, []).append(float(stamp))
+    overlapping = 0
+    for token, token_starts in starts.items():
+        # Pair each end with the latest unmatched start before it; a start that never
+        # ended was killed: it ended at the first kill -9 after it.
+        open_starts = sorted(token_starts)
+        intervals = []
+        for end in sorted(ends.get(token, [])):
+            begin = max(b for b in open_starts if b <= end)
+            open_starts.remove(begin)
+            intervals.append((begin, end))
+        for begin in open_starts:
+            killed = min((k for k in kill_times if k >= begin), default=float("inf"))
+            intervals.append((begin, killed))
+        intervals.sort()
+        overlapping += sum(
+            1 for (_, end), (begin, _) in itertools.pairwise(intervals) if begin < end
+        )
+    final = Counter(str(backend.executions.get(i).status) for i in ids)
+    return {
+        "scenario": "worker-crash",
+        "executions": executions,
+        "kill_9": done_kills,
+        "bodies_started": sum(len(v) for v in starts.values()),
+        "bodies_completed": sum(len(v) for v in ends.values()),
+        "reruns_after_a_crash": sum(len(v) for v in starts.values()) - executions,
+        "completed_twice": sum(1 for v in ends.values() if len(v) > 1),
+        "overlapping_bodies": overlapping,
+        "duplicated_bodies": overlapping,
+        "lost": executions - final.get("SUCCESSFUL", 0),
+        "stuck_running_or_ready": final.get("RUNNING", 0) + final.get("READY", 0),
+        "seconds": round(elapsed, 1),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenario", choices=["duplicates", "api-faults"], default="duplicates")
+    parser.add_argument(
+        "--scenario", choices=["duplicates", "api-faults", "worker-crash"], default="duplicates"
+    )
+    parser.add_argument("--kills", type=int, default=10, help="worker-crash: how many kill -9")
     parser.add_argument("--executions", type=int, default=100)
     parser.add_argument("--deliveries", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=50)
@@ -236,6 +318,8 @@ def main() -> int:
         os.environ["FIRESTORE_EMULATOR_HOST"] = firestore.host
         if args.scenario == "duplicates":
             result = duplicates(args.executions, args.deliveries, args.concurrency)
+        elif args.scenario == "worker-crash":
+            result = worker_crash(args.executions, args.kills)
         else:
             result = api_faults(args.executions)
     print(json.dumps(result))

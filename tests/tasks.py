@@ -134,3 +134,12 @@ def claim_myself(context: TaskContext) -> str:
     except ClaimRefused as refused:
         return str(refused.reason)
     return "claimed twice!"
+
+
+@task
+def record_interval(path: str, token: str, seconds: float) -> str:
+    """Record when the body started and ended (CLOCK_MONOTONIC is system-wide on Linux)."""
+    _record(path, f"start {token} {time.monotonic():.6f}")
+    time.sleep(seconds)
+    _record(path, f"end {token} {time.monotonic():.6f}")
+    return token

@@ -25,8 +25,9 @@ from tests.conftest import REPO_ROOT
             "20",
         ],
         ["--scenario", "api-faults", "--executions", "30"],
+        ["--scenario", "worker-crash", "--executions", "60", "--kills", "2"],
     ],
-    ids=["duplicates", "api-faults"],
+    ids=["duplicates", "api-faults", "worker-crash"],
 )
 def test_nothing_lost_or_duplicated(arguments: list[str]) -> None:
     run = subprocess.run(
@@ -39,5 +40,7 @@ def test_nothing_lost_or_duplicated(arguments: list[str]) -> None:
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["lost"] == 0
-    assert result["duplicated_bodies"] == 0
-    assert result["bodies_run"] == result["executions"]
+    assert result["duplicated_bodies"] == 0  # never two bodies of one execution at once
+    assert result.get("stuck_running_or_ready", 0) == 0
+    if "bodies_run" in result:  # no crash in the scenario: exactly one body each
+        assert result["bodies_run"] == result["executions"]
