@@ -1,0 +1,103 @@
+"""Duplicate delivery: every execution delivered ``--deliveries`` times at once over HTTP.
+
+As a misbehaving queue might: ``execute/`` on a threaded server, valid OIDC tokens.
+Counts bodies that ran more than once, executions lost (not SUCCESSFUL after
+platform-style redeliveries), and executions left RUNNING or READY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .common import deliver, final_statuses, setup, tally
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--task-seconds",
+        type=float,
+        default=0.3,
+        help="duplicates/load: how long each body sleeps (longer than the 2 s lease: heartbeats keep it)",
+    )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    executions, deliveries, concurrency = args.executions, args.deliveries, args.concurrency
+    from emulator.gcloud.oidc import TokenIssuer
+    from tests import tokens
+    from tests.live_server import LiveServer
+
+    issuer = TokenIssuer()
+    certs = tokens.CertsServer(issuer)
+    log = Path(tempfile.mkdtemp()) / "bodies.txt"
+    with LiveServer() as server:
+        setup(f"chaos-dup-{os.getpid()}", base_url=f"{server.url}/tasks/", certs_url=certs.url)
+        from django.tasks import TaskResultStatus, task_backends
+
+        from django_tasks_fs.store import DispatchState, TaskExecution, new_execution_id
+
+        cloud: Any = task_backends["cloud"]
+        ids = []
+        for _ in range(executions):
+            now = cloud.executions.clock.now()
+            execution = cloud.executions.create(
+                TaskExecution(
+                    id=new_execution_id(),
+                    task_path="tests.tasks.record_and_sleep",
+                    backend="cloud",
+                    queue_name="default",
+                    args=[str(log), "", args.task_seconds],
+                    enqueued_at=now,
+                    run_after=now,
+                    max_attempts=5,
+                    dispatch_state=DispatchState.DISPATCHED,
+                )
+            )
+            cloud.executions._compare_and_set(
+                execution.id,
+                lambda c, n, i=execution.id: c.evolve(args=[str(log), i, args.task_seconds]),
+            )
+            ids.append(execution.id)
+        token = tokens.sign(issuer, aud=cloud.audience)
+        url = f"{server.url}/tasks/execute/"
+        jobs = [i for i in ids for _ in range(deliveries)]
+        random.shuffle(jobs)
+        started = time.monotonic()
+        with ThreadPoolExecutor(concurrency) as pool:
+            statuses = list(pool.map(lambda i: (i, deliver(url, token, i)), jobs))
+        # Like Cloud Tasks: anything not acknowledged is delivered again until it is.
+        for _ in range(20):
+            pending = [
+                i for i in ids if cloud.executions.get(i).status != TaskResultStatus.SUCCESSFUL
+            ]
+            if not pending:
+                break
+            time.sleep(0.5)
+            for i in pending:
+                statuses.append((i, deliver(url, token, i)))
+        elapsed = time.monotonic() - started
+        bodies = Counter(
+            line.split(" ", 1)[1]
+            for line in log.read_text().splitlines()
+            if line.startswith("end ")
+        )
+        final = final_statuses(cloud.executions, ids)
+    certs.close()
+    return {
+        "scenario": args.scenario,
+        "task_seconds": args.task_seconds,
+        "executions": executions,
+        "deliveries": len(statuses),
+        "concurrency": concurrency,
+        "status_codes": dict(Counter(code for _, code in statuses)),
+        **tally(bodies, final, executions),
+        "seconds": round(elapsed, 1),
+    }

@@ -1,0 +1,98 @@
+"""Worker crash: kill -9 of the whole ``run_tasks`` process group at random moments.
+
+The worker (and its warm processes) is killed ``--kills`` times, restarted each time,
+then left to finish. Every body logs its start and end; two bodies of one execution
+whose intervals overlap (a kill ends a body that never logged its end) would mean two
+owners at once. Re-running a body after a crash is expected (at-least-once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .common import REPO_ROOT, final_statuses, setup
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    executions, kills = args.executions, args.kills
+    project = f"chaos-crash-{os.getpid()}"
+    setup(project)
+    from django.tasks import task_backends
+
+    from tests import tasks
+
+    log = Path(tempfile.mkdtemp()) / "bodies.txt"
+    backend: Any = task_backends["default"]
+    ids = [tasks.record_interval.enqueue(str(log), f"t{n}", 0.05).id for n in range(executions)]
+    env = {**os.environ, "TEST_FIRESTORE_PROJECT": project, "PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, "-m", "django", "run_tasks", "--backend", "default", "-v", "0"]
+    started = time.monotonic()
+    done_kills = 0
+    kill_times: list[float] = []
+
+    def finished() -> int:
+        return sum(1 for e in backend.executions.page(limit=executions + 10).items if e.is_finished)
+
+    while True:
+        worker = subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)
+        if done_kills < kills:
+            time.sleep(random.uniform(0.5, 2.0))
+            os.killpg(worker.pid, signal.SIGKILL)
+            kill_times.append(time.monotonic())
+            worker.wait()
+            done_kills += 1
+            continue
+        deadline = time.monotonic() + 600
+        while finished() < executions and time.monotonic() < deadline:
+            time.sleep(0.5)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=120)
+        break
+    elapsed = time.monotonic() - started
+    starts: dict[str, list[float]] = {}
+    ends: dict[str, list[float]] = {}
+    for line in log.read_text().splitlines():
+        kind, token, stamp = line.split()
+        (starts if kind == "start" else ends).setdefault(token, []).append(float(stamp))
+    overlapping = 0
+    for token, token_starts in starts.items():
+        # Pair each end with the latest unmatched start before it; a start that never
+        # ended was killed: it ended at the first kill -9 after it.
+        open_starts = sorted(token_starts)
+        intervals = []
+        for end in sorted(ends.get(token, [])):
+            begin = max(b for b in open_starts if b <= end)
+            open_starts.remove(begin)
+            intervals.append((begin, end))
+        for begin in open_starts:
+            killed = min((k for k in kill_times if k >= begin), default=float("inf"))
+            intervals.append((begin, killed))
+        intervals.sort()
+        overlapping += sum(
+            1 for (_, end), (begin, _) in itertools.pairwise(intervals) if begin < end
+        )
+    final = final_statuses(backend.executions, ids)
+    return {
+        "scenario": "worker-crash",
+        "executions": executions,
+        "kill_9": done_kills,
+        "bodies_started": sum(len(v) for v in starts.values()),
+        "bodies_completed": sum(len(v) for v in ends.values()),
+        "reruns_after_a_crash": sum(len(v) for v in starts.values()) - executions,
+        "completed_twice": sum(1 for v in ends.values() if len(v) > 1),
+        "overlapping_bodies": overlapping,
+        "duplicated_bodies": overlapping,
+        "lost": executions - final.get("SUCCESSFUL", 0),
+        "stuck_running_or_ready": final.get("RUNNING", 0) + final.get("READY", 0),
+        "seconds": round(elapsed, 1),
+    }
