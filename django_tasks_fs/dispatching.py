@@ -1,41 +1,77 @@
-"""The sweeper: dispatch executions whose dispatch never happened (a crash, an API error).
+"""The sweeper: hand executions to Google Cloud when the first hand-over didn't stick.
 
-``enqueue()`` writes the execution as PENDING before it calls Google Cloud, so an
-execution is never lost between the two: whatever stays PENDING for a while is sent
-again here (Cloud Tasks de-duplicates by task name, so a repeat is harmless).
+* PENDING: ``enqueue()`` writes the execution before it calls Google Cloud, so nothing
+  is lost between the two; whatever stays PENDING for ``grace`` (a crash, an API error)
+  is sent again (Cloud Tasks de-duplicates by task name, so a repeat is harmless).
+* Abandoned: dispatched, not finished, and the platform has (probably) stopped
+  delivering: a worker died holding the lease while every platform retry met that live
+  lease, or the deliveries ran out. These are marked PENDING with a new dispatch number
+  and sent again (``store.transitions.needs_redispatch`` has the rule).
+
+Run it every minute or so: the ``sweep/`` endpoint from Cloud Scheduler, or
+``manage.py sweep_tasks``.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from .backends.google_cloud import GoogleCloudBackend
-from .store import DispatchState
+from .store import DispatchState, TaskExecution
 
 logger = logging.getLogger(__name__)
 
-#: An execution still PENDING after this long is assumed stuck (not merely in flight).
+#: An execution still PENDING after this long is assumed stuck (not merely in flight),
+#: and a RUNNING one whose lease expired this long ago is assumed abandoned.
 DEFAULT_GRACE = timedelta(seconds=60)
+#: A dispatched execution still READY (or re-dispatched and still abandoned) after this
+#: long is sent again: longer than the platforms' usual retry backoff.
+DEFAULT_STALE = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    """What one sweep of one backend did."""
+
+    dispatched: int  #: PENDING executions now accepted by the platform
+    redispatched: int  #: abandoned executions handed to the platform again
 
 
 def sweep(
-    backend: GoogleCloudBackend, *, grace: timedelta = DEFAULT_GRACE, limit: int = 500
-) -> int:
-    """Dispatch again every execution of ``backend`` PENDING for longer than ``grace``."""
+    backend: GoogleCloudBackend,
+    *,
+    grace: timedelta = DEFAULT_GRACE,
+    stale: timedelta = DEFAULT_STALE,
+    limit: int = 500,
+) -> SweepReport:
+    """Dispatch ``backend``'s stuck PENDING executions, then re-dispatch abandoned ones."""
     store = backend.executions
-    stuck = store.pending_dispatch(
-        backend=backend.alias, older_than=store.clock.now() - grace, limit=limit
-    )
-    dispatched = 0
-    for execution in stuck:
-        if execution.is_finished:
-            continue
-        after = backend.dispatch(execution)
-        if after.dispatch_state == DispatchState.DISPATCHED:
-            dispatched += 1
-    if stuck:
+    now = store.clock.now()
+    abandoned = [
+        *store.expired_leases(backend=backend.alias, now=now - grace, limit=limit),
+        *store.ready(backend=backend.alias, now=now - stale, limit=limit),
+    ]
+    marked = [
+        store.mark_for_redispatch(e.id, grace=grace, stale=stale)
+        for e in abandoned
+        if e.dispatch_state == DispatchState.DISPATCHED
+    ]
+    redispatched = sum(1 for e in marked if e is not None and _send(backend, e))
+    pending = store.pending_dispatch(backend=backend.alias, older_than=now - grace, limit=limit)
+    dispatched = sum(1 for e in pending if not e.is_finished and _send(backend, e))
+    if pending or abandoned:
         logger.info(
-            "sweep backend=%s pending=%d dispatched=%d", backend.alias, len(stuck), dispatched
+            "sweep backend=%s pending=%d dispatched=%d abandoned=%d redispatched=%d",
+            backend.alias,
+            len(pending),
+            dispatched,
+            len(abandoned),
+            redispatched,
         )
-    return dispatched
+    return SweepReport(dispatched=dispatched, redispatched=redispatched)
+
+
+def _send(backend: GoogleCloudBackend, execution: TaskExecution) -> bool:
+    return backend.dispatch(execution).dispatch_state == DispatchState.DISPATCHED

@@ -181,8 +181,12 @@ def _schedule(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonR
 
 
 def _sweep(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonResponse:
-    dispatched = {b.alias: sweep(b) for b in backends}
-    return _json(200, dispatched=dispatched)
+    reports = {b.alias: sweep(b) for b in backends}
+    return _json(
+        200,
+        dispatched={alias: r.dispatched for alias, r in reports.items()},
+        redispatched={alias: r.redispatched for alias, r in reports.items()},
+    )
 
 
 execute = _endpoint(_execute)

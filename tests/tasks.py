@@ -143,3 +143,13 @@ def record_interval(path: str, token: str, seconds: float) -> str:
     time.sleep(seconds)
     _record(path, f"end {token} {time.monotonic():.6f}")
     return token
+
+
+@task(takes_context=True)
+def die_on_first_attempt(context: TaskContext, path: str, token: str) -> str:
+    """kill -9 its own process on attempt 1 (a crashed container), then succeed."""
+    if context.attempt == 1:
+        _record(path, f"died {token}")
+        os.kill(os.getpid(), 9)
+    _record(path, token)
+    return token

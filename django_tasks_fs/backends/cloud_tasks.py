@@ -39,7 +39,7 @@ class CloudTasksBackend(GoogleCloudBackend):
         name = cloud_tasks.create_http_task(
             self._target(),
             queue=self.resolve_queue(execution.queue_name),
-            task_id=execution.id,  # the same execution always makes the same task: de-duplicated
+            task_id=task_id(execution),
             body={"execution_id": execution.id, "backend": self.alias},
             schedule_time=execution.run_after
             if execution.run_after > execution.enqueued_at
@@ -48,3 +48,14 @@ class CloudTasksBackend(GoogleCloudBackend):
             headers=dict(execution.trace_context),  # W3C traceparent / tracestate
         )
         return {"cloud_task_name": name}
+
+
+def task_id(execution: TaskExecution) -> str:
+    """The Cloud Task ID of an execution's current dispatch.
+
+    The same dispatch always makes the same task, so a repeat is refused with
+    ALREADY_EXISTS (de-duplicated); a re-dispatch by the sweeper gets a new one.
+    """
+    if execution.redispatches:
+        return f"{execution.id}-r{execution.redispatches}"
+    return execution.id

@@ -69,6 +69,11 @@ class TaskExecution:
     force_cancel: bool = False
     dispatch_state: DispatchState = DispatchState.LOCAL
     dispatch_error: str | None = None
+    dispatched_at: datetime | None = None  #: when the platform last accepted it
+    #: Times the sweeper handed an abandoned execution to the platform again; names the
+    #: Cloud Task of that re-dispatch (``<id>-r<n>``), so repeating one is de-duplicated.
+    redispatches: int = 0
+    redispatched_attempt: int | None = None  #: the abandoned attempt last re-dispatched
     cloud_task_name: str | None = None  #: Cloud Tasks task resource name
     cloud_run_execution: str | None = None  #: Cloud Run Jobs execution resource name
     scheduled_task: str | None = None  #: name of the ScheduledTask that enqueued it

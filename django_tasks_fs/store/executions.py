@@ -408,12 +408,32 @@ class ExecutionStore:
         allowed = {"cloud_task_name", "cloud_run_execution"}
         if not set(names) <= allowed:
             raise TypeError(f"Unknown resource name fields: {sorted(set(names) - allowed)}")
-        return self._compare_and_set(
-            execution_id,
-            lambda current, now: current.evolve(
-                dispatch_state=state, dispatch_error=error, **names
-            ),
-        )
+
+        def step(current: TaskExecution, now: datetime) -> TaskExecution:
+            if state == DispatchState.DISPATCHED:
+                return current.evolve(
+                    dispatch_state=state, dispatch_error=None, dispatched_at=now, **names
+                )
+            return current.evolve(dispatch_state=state, dispatch_error=error, **names)
+
+        return self._compare_and_set(execution_id, step)
+
+    def mark_for_redispatch(
+        self, execution_id: str, *, grace: timedelta, stale: timedelta
+    ) -> TaskExecution | None:
+        """Mark an abandoned execution PENDING again (see transitions.needs_redispatch);
+        None if, on a fresh read, it no longer needs it (someone else got there first)."""
+        marked: list[TaskExecution] = []
+
+        def step(current: TaskExecution, now: datetime) -> TaskExecution:
+            marked.clear()
+            if not transitions.needs_redispatch(current, now, grace=grace, stale=stale):
+                return current
+            marked.append(transitions.redispatch(current))
+            return marked[0]
+
+        written = self._compare_and_set(execution_id, step)
+        return written if marked else None
 
     # -- queries -----------------------------------------------------------------------
 

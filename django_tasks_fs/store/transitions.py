@@ -14,7 +14,7 @@ from django.tasks import TaskResultStatus
 
 from ..exceptions import ClaimReason, ClaimRefused, LeaseLost, TaskCancelledError, WorkerLost
 from .client import StoreSettings
-from .documents import ErrorEntry, TaskExecution
+from .documents import DispatchState, ErrorEntry, TaskExecution
 from .history import append_error, append_worker
 
 READY = TaskResultStatus.READY
@@ -71,6 +71,37 @@ def _closed(
 
 def lease_expired(execution: TaskExecution, now: datetime) -> bool:
     return execution.lease_expires_at is None or execution.lease_expires_at <= now
+
+
+def needs_redispatch(
+    execution: TaskExecution, now: datetime, *, grace: timedelta, stale: timedelta
+) -> bool:
+    """Has the platform (probably) given up on a dispatched execution that isn't finished?
+
+    RUNNING with a lease expired for ``grace``: its worker died, and the platform's own
+    retries may all have met the live lease. Each abandoned attempt is re-dispatched
+    once, and again only after ``stale``. READY and dispatched for ``stale``: its
+    deliveries ran out (a retry budget smaller than the outage, a job's retries spent
+    on a live lease). A spare delivery is harmless: the lease admits one owner.
+    """
+    if execution.is_finished or execution.dispatch_state != DispatchState.DISPATCHED:
+        return False
+    last_dispatch = execution.dispatched_at or execution.enqueued_at
+    long_ago = last_dispatch + stale <= now
+    if execution.status == RUNNING:
+        if lease_expired(execution, now - grace):
+            return execution.redispatched_attempt != execution.attempts or long_ago
+        return False
+    return execution.run_after + stale <= now and long_ago
+
+
+def redispatch(execution: TaskExecution) -> TaskExecution:
+    """Mark an abandoned execution for one more dispatch (the sweeper then sends it)."""
+    return execution.evolve(
+        dispatch_state=DispatchState.PENDING,
+        redispatches=execution.redispatches + 1,
+        redispatched_attempt=execution.attempts,
+    )
 
 
 def claim(

@@ -4,19 +4,24 @@ state lives in the Firestore emulator."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.tasks import TaskResultStatus, task_backends
 from django.utils import timezone
 from google.cloud import scheduler_v1, tasks_v2
 
 from django_tasks_fs import cancel_task, delete_scheduled_task, rename_scheduled_task, schedule_task
-from django_tasks_fs.dispatching import sweep
+from django_tasks_fs.dispatching import SweepReport, sweep
 from django_tasks_fs.gcp.clients import (
     executions_client,
     jobs_client,
@@ -26,7 +31,7 @@ from django_tasks_fs.gcp.clients import (
 from django_tasks_fs.store import CancelOutcome, DispatchState, TaskExecution, new_execution_id
 from emulator.firestore import FirestoreEmulator
 from emulator.gcloud.server import GoogleCloudEmulator
-from tests import tasks
+from tests import tasks, tokens
 from tests.conftest import REPO_ROOT, wait_until
 from tests.live_server import LiveServer
 from tests.settings import tasks_setting
@@ -201,14 +206,14 @@ def test_crash_between_write_and_dispatch_is_recovered_by_the_sweeper(
     stored = cloud.executions.get(failed.id)
     assert stored.dispatch_state == DispatchState.PENDING
     assert "UNAVAILABLE" in (stored.dispatch_error or "") or "503" in (stored.dispatch_error or "")
-    assert sweep(cloud, grace=timedelta(0)) == 2
+    assert sweep(cloud, grace=timedelta(0)).dispatched == 2
     for execution_id in (crashed.id, failed.id):
         wait_until(
             lambda i=execution_id: cloud.executions.get(i).status == TaskResultStatus.SUCCESSFUL,
             timeout=30,
         )
     assert sorted(lines(log)) == ["api-error", "crashed"]
-    assert sweep(cloud, grace=timedelta(0)) == 0
+    assert sweep(cloud, grace=timedelta(0)).dispatched == 0
 
 
 def test_a_repeated_dispatch_is_deduplicated(
@@ -285,3 +290,139 @@ def test_queue_retry_limit_is_read_through_the_official_client(
     assert cloud.max_attempts_for("unlimited") is None
     jobs: Any = task_backends["cloudjobs"]
     assert jobs.max_attempts_for("e2e-job") == 2
+
+
+def test_a_job_whose_container_died_is_redispatched_by_the_sweeper(
+    cloud_project: str, tmp_path: Path
+) -> None:
+    # Attempt 1 is killed; the job's one retry meets the still-live lease and gives up:
+    # the execution is left RUNNING with nobody to finish it, until the sweeper.
+    log = tmp_path / "ran.txt"
+    jobs: Any = task_backends["cloudjobs"]
+    result = tasks.die_on_first_attempt.using(backend="cloudjobs", queue_name="e2e-job").enqueue(
+        str(log), "second"
+    )
+    first_run = jobs.executions.get(result.id).cloud_run_execution
+    client = executions_client(jobs.emulator)
+    wait_until(lambda: client.get_execution(name=first_run).failed_count == 1, timeout=60)
+    assert lines(log) == ["died second"]
+    assert jobs.executions.get(result.id).status == TaskResultStatus.RUNNING
+    wait_until(lambda: sweep(jobs, grace=timedelta(0)).redispatched == 1, timeout=30)
+    assert sweep(jobs, grace=timedelta(0)).redispatched == 0  # this attempt is re-sent once
+    wait_until(lambda: finished(result), timeout=60)
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert lines(log) == ["died second", "second"]
+    stored = jobs.executions.get(result.id)
+    assert stored.attempts == 2
+    assert stored.errors[0].exception_class_path == "django_tasks_fs.exceptions.WorkerLost"
+    assert stored.cloud_run_execution != first_run
+
+
+def test_an_abandoned_cloud_task_is_redispatched_under_a_new_name(
+    cloud_project: str, tmp_path: Path
+) -> None:
+    # What a dead worker leaves once Cloud Tasks has spent its attempts on the live lease.
+    log = tmp_path / "ran.txt"
+    cloud: Any = task_backends["cloud"]
+    now = cloud.executions.clock.now()
+    abandoned = cloud.executions.create(
+        TaskExecution(
+            id=new_execution_id(),
+            task_path="tests.tasks.record",
+            backend="cloud",
+            queue_name="default",
+            args=[str(log), "rescued"],
+            enqueued_at=now,
+            run_after=now,
+            max_attempts=3,
+            status=TaskResultStatus.RUNNING,
+            attempts=1,
+            lease_owner="dead-worker",
+            lease_expires_at=now - timedelta(seconds=1),
+            dispatch_state=DispatchState.DISPATCHED,
+        )
+    )
+    assert sweep(cloud, grace=timedelta(seconds=30)).redispatched == 0  # expired too recently
+    assert sweep(cloud, grace=timedelta(0)).redispatched == 1
+    wait_until(
+        lambda: cloud.executions.get(abandoned.id).status == TaskResultStatus.SUCCESSFUL,
+        timeout=30,
+    )
+    stored = cloud.executions.get(abandoned.id)
+    assert stored.cloud_task_name.endswith(f"/tasks/{abandoned.id}-r1")
+    assert (stored.attempts, stored.redispatches) == (2, 1)
+    assert lines(log) == ["rescued"]
+    assert sweep(cloud, grace=timedelta(0)) == SweepReport(dispatched=0, redispatched=0)
+
+
+def _stranded(cloud: Any, log: Path, token: str, **state: Any) -> TaskExecution:
+    """An execution as a crash left it two minutes ago (older than the sweep's grace)."""
+    then = cloud.executions.clock.now() - timedelta(minutes=2)
+    return cloud.executions.create(
+        TaskExecution(
+            id=new_execution_id(),
+            task_path="tests.tasks.record",
+            backend="cloud",
+            queue_name="default",
+            args=[str(log), token],
+            enqueued_at=then,
+            run_after=then,
+            max_attempts=3,
+            **state,
+        )
+    )
+
+
+def _post_sweep(url: str, token: str | None) -> tuple[int, dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, data=b"", headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return int(response.status), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), {}
+
+
+def test_the_sweep_endpoint_over_http(
+    cloud_project: str, gcloud: GoogleCloudEmulator, http_server: LiveServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "ran.txt"
+    cloud: Any = task_backends["cloud"]
+    pending = _stranded(cloud, log, "pending", dispatch_state=DispatchState.PENDING)
+    then = pending.enqueued_at
+    abandoned = _stranded(
+        cloud,
+        log,
+        "abandoned",
+        dispatch_state=DispatchState.DISPATCHED,
+        status=TaskResultStatus.RUNNING,
+        attempts=1,
+        lease_owner="dead-worker",
+        lease_expires_at=then,
+    )
+    url = f"{http_server.url}/tasks/sweep/"
+    assert gcloud.issuer is not None
+    assert _post_sweep(url, None)[0] == 401
+    assert _post_sweep(url, tokens.sign(gcloud.issuer, aud="https://elsewhere"))[0] == 401
+    assert cloud.executions.get(pending.id) == pending  # refused callers changed nothing
+    status, body = _post_sweep(url, tokens.sign(gcloud.issuer, aud=cloud.audience))
+    assert status == 200
+    assert body["dispatched"]["cloud"] == 1
+    assert body["redispatched"]["cloud"] == 1
+    for execution in (pending, abandoned):
+        wait_until(
+            lambda i=execution.id: cloud.executions.get(i).status == TaskResultStatus.SUCCESSFUL,
+            timeout=30,
+        )
+    assert sorted(lines(log)) == ["abandoned", "pending"]
+
+
+def test_the_sweep_tasks_command(cloud_project: str, tmp_path: Path) -> None:
+    cloud: Any = task_backends["cloud"]
+    pending = _stranded(cloud, tmp_path / "ran.txt", "x", dispatch_state=DispatchState.PENDING)
+    out = io.StringIO()
+    call_command("sweep_tasks", "--backend", "cloud", stdout=out)
+    assert out.getvalue() == "cloud: dispatched 1, re-dispatched 0\n"
+    assert cloud.executions.get(pending.id).dispatch_state == DispatchState.DISPATCHED
+    with pytest.raises(CommandError, match="Not Google Cloud backends: default"):
+        call_command("sweep_tasks", "--backend", "default")

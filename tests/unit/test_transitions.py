@@ -8,7 +8,13 @@ import pytest
 from django.tasks import TaskResultStatus
 
 from django_tasks_fs.exceptions import ClaimReason, ClaimRefused, LeaseLost
-from django_tasks_fs.store import ErrorEntry, StoreSettings, TaskExecution, transitions
+from django_tasks_fs.store import (
+    DispatchState,
+    ErrorEntry,
+    StoreSettings,
+    TaskExecution,
+    transitions,
+)
 from django_tasks_fs.store.history import append_error, append_worker
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -184,3 +190,58 @@ def test_histories_are_capped_by_count_and_bytes() -> None:
     for i in range(5):
         workers = append_worker(workers, f"w{i}", max_entries=3)
     assert workers == ["w2", "w3", "w4"]
+
+
+GRACE = timedelta(seconds=60)
+STALE = timedelta(minutes=15)
+
+
+def dispatched(**changes: object) -> TaskExecution:
+    state: dict[str, object] = {
+        "dispatch_state": DispatchState.DISPATCHED,
+        "dispatched_at": NOW,
+        "max_attempts": None,
+    }
+    return execution(**{**state, **changes})
+
+
+def needs(current: TaskExecution, now: datetime) -> bool:
+    return transitions.needs_redispatch(current, now, grace=GRACE, stale=STALE)
+
+
+def test_a_dead_workers_attempt_is_redispatched_once_after_the_grace() -> None:
+    running = claimed(dispatched())  # lease until NOW + 30 s
+    assert not needs(running, NOW + timedelta(seconds=29))  # live lease
+    assert not needs(running, NOW + timedelta(seconds=89))  # expired, within the grace
+    assert needs(running, NOW + timedelta(seconds=91))
+    marked = transitions.redispatch(running)
+    assert marked.dispatch_state == DispatchState.PENDING
+    assert (marked.redispatches, marked.redispatched_attempt) == (1, 1)
+    sent = marked.evolve(
+        dispatch_state=DispatchState.DISPATCHED, dispatched_at=NOW + timedelta(seconds=91)
+    )
+    assert not needs(sent, NOW + timedelta(seconds=120))  # this attempt was re-sent already
+    assert needs(sent, NOW + timedelta(seconds=91) + STALE)  # ...and nothing came of it
+    taken_over = claimed(sent, owner="o2", now=NOW + timedelta(seconds=200))
+    assert needs(taken_over, NOW + timedelta(seconds=200 + 30 + 61))  # a new attempt died
+
+
+def test_ready_is_redispatched_only_when_stale() -> None:
+    ready = dispatched()
+    assert not needs(ready, NOW + STALE - timedelta(seconds=1))
+    assert needs(ready, NOW + STALE)
+    later = ready.evolve(run_after=NOW + timedelta(hours=1))  # a deferred task isn't late
+    assert not needs(later, NOW + STALE)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"dispatch_state": DispatchState.PENDING},  # the PENDING sweep owns these
+        {"dispatch_state": DispatchState.LOCAL},  # a local worker reclaims these
+        {"status": TaskResultStatus.SUCCESSFUL},
+        {"status": TaskResultStatus.FAILED},
+    ],
+)
+def test_never_redispatched(state: dict[str, object]) -> None:
+    assert not needs(dispatched(**state), NOW + timedelta(days=1))

@@ -1,4 +1,4 @@
-"""``manage.py sweep_tasks``: dispatch executions left PENDING by a crash or an API error."""
+"""``manage.py sweep_tasks``: dispatch executions left PENDING, re-dispatch abandoned ones."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.tasks import task_backends
 
 from ...backends.google_cloud import GoogleCloudBackend
-from ...dispatching import DEFAULT_GRACE, sweep
+from ...dispatching import DEFAULT_GRACE, DEFAULT_STALE, sweep
 
 
 class Command(BaseCommand):
-    help = "Dispatch executions whose dispatch to Google Cloud never happened."
+    help = (
+        "Dispatch executions whose dispatch to Google Cloud never happened, and hand "
+        "abandoned ones (dead worker, deliveries run out) to Google Cloud again."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -23,7 +26,13 @@ class Command(BaseCommand):
             "--grace",
             type=float,
             default=DEFAULT_GRACE.total_seconds(),
-            help="Seconds an execution must have been PENDING (default 60).",
+            help="Seconds an execution must have been PENDING, or its lease expired (default 60).",
+        )
+        parser.add_argument(
+            "--stale",
+            type=float,
+            default=DEFAULT_STALE.total_seconds(),
+            help="Seconds after which a dispatched, unfinished execution is sent again (default 900).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -35,5 +44,12 @@ class Command(BaseCommand):
                 raise CommandError(f"Not Google Cloud backends: {', '.join(sorted(unknown))}.")
             backends = [b for b in backends if b.alias in wanted]
         for backend in backends:
-            count = sweep(backend, grace=timedelta(seconds=options["grace"]))
-            self.stdout.write(f"{backend.alias}: dispatched {count}")
+            report = sweep(
+                backend,
+                grace=timedelta(seconds=options["grace"]),
+                stale=timedelta(seconds=options["stale"]),
+            )
+            self.stdout.write(
+                f"{backend.alias}: dispatched {report.dispatched}, "
+                f"re-dispatched {report.redispatched}"
+            )
