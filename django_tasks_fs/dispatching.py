@@ -60,7 +60,7 @@ def sweep(
     ]
     redispatched = sum(1 for e in marked if e is not None and _send(backend, e))
     pending = store.pending_dispatch(backend=backend.alias, older_than=now - grace, limit=limit)
-    dispatched = sum(1 for e in pending if not e.is_finished and _send(backend, e))
+    dispatched = sum(1 for e in pending if not e.is_finished and _send(backend, e, resend=True))
     if pending or abandoned:
         logger.info(
             "sweep backend=%s pending=%d dispatched=%d abandoned=%d redispatched=%d",
@@ -73,5 +73,6 @@ def sweep(
     return SweepReport(dispatched=dispatched, redispatched=redispatched)
 
 
-def _send(backend: GoogleCloudBackend, execution: TaskExecution) -> bool:
-    return backend.dispatch(execution).dispatch_state == DispatchState.DISPATCHED
+def _send(backend: GoogleCloudBackend, execution: TaskExecution, *, resend: bool = False) -> bool:
+    after = backend.dispatch(execution, resend=resend)
+    return after.dispatch_state == DispatchState.DISPATCHED

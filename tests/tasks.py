@@ -153,3 +153,19 @@ def die_on_first_attempt(context: TaskContext, path: str, token: str) -> str:
         os.kill(os.getpid(), 9)
     _record(path, token)
     return token
+
+
+@task(takes_context=True)
+def crash_at(context: TaskContext, path: str, token: str, seconds: float, point: str) -> str:
+    """``record_interval`` whose attempt 1 is killed (-9) at ``point``: ``mid-task``
+    (half-way through the body) or ``after-return`` (the body's work done, the result not
+    yet written); any other point runs normally. Logs ``died`` where it dies."""
+    _record(path, f"start {token} {time.monotonic():.6f}")
+    dies = context.attempt == 1 and point in ("mid-task", "after-return")
+    time.sleep(seconds / 2 if dies and point == "mid-task" else seconds)
+    if dies:
+        last = "end" if point == "after-return" else "died"
+        _record(path, f"{last} {token} {time.monotonic():.6f}")
+        os.kill(os.getpid(), 9)
+    _record(path, f"end {token} {time.monotonic():.6f}")
+    return token

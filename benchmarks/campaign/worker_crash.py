@@ -9,7 +9,6 @@ owners at once. Re-running a body after a crash is expected (at-least-once).
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import random
 import signal
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import REPO_ROOT, final_statuses, setup
+from .common import REPO_ROOT, body_intervals, final_statuses, setup
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -59,39 +58,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         worker.wait(timeout=120)
         break
     elapsed = time.monotonic() - started
-    starts: dict[str, list[float]] = {}
-    ends: dict[str, list[float]] = {}
-    for line in log.read_text().splitlines():
-        kind, token, stamp = line.split()
-        (starts if kind == "start" else ends).setdefault(token, []).append(float(stamp))
-    overlapping = 0
-    for token, token_starts in starts.items():
-        # Pair each end with the latest unmatched start before it; a start that never
-        # ended was killed: it ended at the first kill -9 after it.
-        open_starts = sorted(token_starts)
-        intervals = []
-        for end in sorted(ends.get(token, [])):
-            begin = max(b for b in open_starts if b <= end)
-            open_starts.remove(begin)
-            intervals.append((begin, end))
-        for begin in open_starts:
-            killed = min((k for k in kill_times if k >= begin), default=float("inf"))
-            intervals.append((begin, killed))
-        intervals.sort()
-        overlapping += sum(
-            1 for (_, end), (begin, _) in itertools.pairwise(intervals) if begin < end
-        )
     final = final_statuses(backend.executions, ids)
     return {
         "scenario": "worker-crash",
         "executions": executions,
         "kill_9": done_kills,
-        "bodies_started": sum(len(v) for v in starts.values()),
-        "bodies_completed": sum(len(v) for v in ends.values()),
-        "reruns_after_a_crash": sum(len(v) for v in starts.values()) - executions,
-        "completed_twice": sum(1 for v in ends.values() if len(v) > 1),
-        "overlapping_bodies": overlapping,
-        "duplicated_bodies": overlapping,
+        **body_intervals(log, kill_times),
         "lost": executions - final.get("SUCCESSFUL", 0),
         "stuck_running_or_ready": final.get("RUNNING", 0) + final.get("READY", 0),
         "seconds": round(elapsed, 1),

@@ -9,7 +9,7 @@ from typing import ClassVar
 from ..gcp import cloud_run
 from ..store import TaskExecution
 from ..tracing import ENV_CARRIER
-from .google_cloud import GoogleCloudBackend
+from .google_cloud import GoogleCloudBackend, dispatch_id
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +36,27 @@ class CloudRunJobsBackend(GoogleCloudBackend):
     def platform_max_attempts(self, queue: str) -> int | None:
         return cloud_run.job_max_attempts(self._target(), queue)
 
-    def send(self, execution: TaskExecution) -> dict[str, str]:
-        timeout = execution.timeout_seconds
-        name = cloud_run.run_job(
+    def send(self, execution: TaskExecution, *, resend: bool = False) -> dict[str, str]:
+        # RunJob has no request id: a resend first looks for the run of this dispatch.
+        target, job, marker = (
             self._target(),
-            job=self.resolve_queue(execution.queue_name),
+            self.resolve_queue(execution.queue_name),
+            dispatch_id(execution),
+        )
+        if resend:
+            found = cloud_run.find_execution(target, job=job, dispatch_id=marker)
+            if found is not None:
+                return {"cloud_run_execution": found}
+        timeout = execution.timeout_seconds
+        carrier = {
+            ENV_CARRIER[k]: v for k, v in execution.trace_context.items() if k in ENV_CARRIER
+        }
+        name = cloud_run.run_job(
+            target,
+            job=job,
             args=[*self.config.command, execution.id],
             timeout=timedelta(seconds=timeout) if timeout else None,
-            env={ENV_CARRIER[k]: v for k, v in execution.trace_context.items() if k in ENV_CARRIER},
+            env={**carrier, cloud_run.DISPATCH_ENV: marker},
         )
         return {"cloud_run_execution": name}
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from ..gcp import cloud_tasks
 from ..store import TaskExecution
-from .google_cloud import GoogleCloudBackend
+from .google_cloud import GoogleCloudBackend, dispatch_id
 
 
 class CloudTasksBackend(GoogleCloudBackend):
@@ -34,12 +34,12 @@ class CloudTasksBackend(GoogleCloudBackend):
     def platform_max_attempts(self, queue: str) -> int | None:
         return cloud_tasks.queue_max_attempts(self._target(), queue)
 
-    def send(self, execution: TaskExecution) -> dict[str, str]:
+    def send(self, execution: TaskExecution, *, resend: bool = False) -> dict[str, str]:
         timeout = execution.timeout_seconds
         name = cloud_tasks.create_http_task(
             self._target(),
             queue=self.resolve_queue(execution.queue_name),
-            task_id=task_id(execution),
+            task_id=dispatch_id(execution),  # a repeat is refused: ALREADY_EXISTS
             body={"execution_id": execution.id, "backend": self.alias},
             schedule_time=execution.run_after
             if execution.run_after > execution.enqueued_at
@@ -48,14 +48,3 @@ class CloudTasksBackend(GoogleCloudBackend):
             headers=dict(execution.trace_context),  # W3C traceparent / tracestate
         )
         return {"cloud_task_name": name}
-
-
-def task_id(execution: TaskExecution) -> str:
-    """The Cloud Task ID of an execution's current dispatch.
-
-    The same dispatch always makes the same task, so a repeat is refused with
-    ALREADY_EXISTS (de-duplicated); a re-dispatch by the sweeper gets a new one.
-    """
-    if execution.redispatches:
-        return f"{execution.id}-r{execution.redispatches}"
-    return execution.id

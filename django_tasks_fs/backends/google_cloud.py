@@ -111,14 +111,18 @@ class GoogleCloudBackend(FirestoreBackend):
     def initial_dispatch_state(self) -> DispatchState:
         return DispatchState.PENDING
 
-    def send(self, execution: TaskExecution) -> dict[str, str]:
-        """Hand the execution to the platform; return resource names to record."""
+    def send(self, execution: TaskExecution, *, resend: bool = False) -> dict[str, str]:
+        """Hand the execution to the platform; return resource names to record.
+
+        ``resend``: an earlier send of this dispatch may have succeeded unbeknown to us
+        (an answer lost, a crash before the record): it must not start a second run.
+        """
         raise NotImplementedError
 
-    def dispatch(self, execution: TaskExecution) -> TaskExecution:
+    def dispatch(self, execution: TaskExecution, *, resend: bool = False) -> TaskExecution:
         """Send a PENDING execution; record DISPATCHED, or the error (the sweeper retries)."""
         try:
-            names = self.send(execution)
+            names = self.send(execution, resend=resend)
         except Exception as exc:  # any failure, even building a client: never an orphan
             logger.warning(
                 "dispatch failed, the sweeper will retry execution_id=%s",
@@ -170,3 +174,15 @@ class GoogleCloudBackend(FirestoreBackend):
     def delete_schedule(self, schedule: ScheduledTask) -> None:
         job = schedule.cloud_scheduler_job or self._scheduler().job_path(schedule.name)
         cloud_scheduler.delete_job(self._scheduler(), job)
+
+
+def dispatch_id(execution: TaskExecution) -> str:
+    """The platform-side identity of an execution's current dispatch.
+
+    The Cloud Task ID (or the marker on a Cloud Run job execution): the same for every
+    send of one dispatch, so repeats are recognised; new for each re-dispatch of an
+    abandoned execution by the sweeper.
+    """
+    if execution.redispatches:
+        return f"{execution.id}-r{execution.redispatches}"
+    return execution.id

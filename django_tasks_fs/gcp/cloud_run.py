@@ -50,6 +50,32 @@ def run_job(
         raise GoogleCloudError(f"Cloud Run run_job {target.job_path(job)} failed: {exc}") from exc
 
 
+#: Set on every job execution started for a dispatch; its value is the dispatch id.
+DISPATCH_ENV = "DJANGO_TASKS_FS_DISPATCH"
+#: How many of a job's executions a resend looks through (the newest first).
+FIND_LIMIT = 200
+
+
+def find_execution(target: JobTarget, *, job: str, dispatch_id: str) -> str | None:
+    """The job execution started for ``dispatch_id`` (by its DISPATCH_ENV), if any."""
+    from google.api_core import exceptions
+
+    client = executions_client(target.emulator_host)
+    try:
+        listed = client.list_executions(request={"parent": target.job_path(job), "page_size": 50})
+        for n, found in enumerate(listed):
+            if n >= FIND_LIMIT:
+                break
+            env = (e for c in found.template.containers for e in c.env)
+            if any(e.name == DISPATCH_ENV and e.value == dispatch_id for e in env):
+                return str(found.name)
+    except exceptions.GoogleAPICallError as exc:
+        raise GoogleCloudError(
+            f"Cloud Run list_executions {target.job_path(job)} failed: {exc}"
+        ) from exc
+    return None
+
+
 def job_max_attempts(target: JobTarget, job: str) -> int:
     """Total attempts of a job's task: ``max_retries + 1``."""
     from google.api_core import exceptions

@@ -426,3 +426,22 @@ def test_the_sweep_tasks_command(cloud_project: str, tmp_path: Path) -> None:
     assert cloud.executions.get(pending.id).dispatch_state == DispatchState.DISPATCHED
     with pytest.raises(CommandError, match="Not Google Cloud backends: default"):
         call_command("sweep_tasks", "--backend", "default")
+
+
+def test_a_job_run_whose_answer_was_lost_is_not_started_twice(
+    cloud_project: str, gcloud: GoogleCloudEmulator, tmp_path: Path
+) -> None:
+    log = tmp_path / "ran.txt"
+    jobs: Any = task_backends["cloudjobs"]
+    gcloud.faults.fail_next("google.cloud.run.v2.Jobs/RunJob", "DEADLINE_EXCEEDED", after=True)
+    result = tasks.record.using(backend="cloudjobs", queue_name="e2e-job").enqueue(str(log), "x")
+    gcloud.faults.clear()
+    assert jobs.executions.get(result.id).dispatch_state == DispatchState.PENDING
+    assert sweep(jobs, grace=timedelta(0)).dispatched == 1  # found the run, started none
+    job = jobs_client(gcloud.grpc_host).get_job(
+        name=f"projects/{cloud_project}/locations/{LOCATION}/jobs/e2e-job"
+    )
+    assert job.execution_count == 1
+    assert jobs.executions.get(result.id).cloud_run_execution == job.latest_created_execution.name
+    wait_until(lambda: finished(result), timeout=60)
+    assert lines(log) == ["x"]

@@ -39,7 +39,7 @@ def cloud(project_id: str, settings: Any, certs: tokens.CertsServer, monkeypatch
     backend = task_backends["cloud"]
     backend.sent = []
 
-    def send(execution: TaskExecution) -> dict[str, str]:
+    def send(execution: TaskExecution, *, resend: bool = False) -> dict[str, str]:
         backend.sent.append(execution.id)
         return {"cloud_task_name": f"projects/p/locations/l/queues/q/tasks/{execution.id}"}
 
