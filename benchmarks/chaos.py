@@ -51,7 +51,12 @@ def main() -> int:
         os.environ["FIRESTORE_EMULATOR_HOST"] = firestore.host
         result = SCENARIOS[args.scenario].run(args)
     print(json.dumps(result))
-    bad = result["lost"] or result["duplicated_bodies"] or result.get("stuck_running_or_ready")
+    bad = (
+        result["lost"]
+        or result["duplicated_bodies"]
+        or result.get("stuck_running_or_ready")
+        or result.get("job_runs_started_twice")
+    )
     return 1 if bad else 0
 
 

@@ -30,10 +30,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .common import REPO_ROOT, body_intervals, final_statuses, setup
+from .common import JOB, REPO_ROOT, body_intervals, create_job, final_statuses, setup
 
 POINTS = ("none", "before-claim", "random", "mid-task", "after-return")
-JOB = "e2e-job"  # the cloudjobs backend's queue in tests/settings.py
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,36 +103,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from django.tasks import task_backends
 
         from django_tasks_fs.dispatching import sweep
-        from django_tasks_fs.gcp.clients import jobs_client
         from tests import tasks
 
-        env = {
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "TEST_FIRESTORE_PROJECT": project,
-            "FIRESTORE_EMULATOR_HOST": os.environ["FIRESTORE_EMULATOR_HOST"],
-            "PYTHONPATH": str(REPO_ROOT),
-            "TEST_GCLOUD_HOST": gcloud.grpc_host,
-            "TEST_CERTS_URL": gcloud.certs_url,
-        }
-        parent = f"projects/{project}/locations/us-central1"
-        jobs_client(gcloud.grpc_host).create_job(
-            parent=parent,
-            job_id=JOB,
-            job={
-                "template": {
-                    "task_count": 1,
-                    "template": {
-                        "max_retries": 1,
-                        "containers": [
-                            {
-                                "image": "app",
-                                "env": [{"name": k, "value": v} for k, v in env.items()],
-                            }
-                        ],
-                    },
-                }
-            },
-        ).result(timeout=30)
+        create_job(gcloud, project, max_retries=1)
         backend: Any = task_backends["cloudjobs"]
         killer = Killer()
         killer.start()

@@ -26,8 +26,9 @@ from tests.conftest import REPO_ROOT
         ],
         ["--scenario", "api-faults", "--executions", "30"],
         ["--scenario", "worker-crash", "--executions", "60", "--kills", "2"],
+        ["--scenario", "run-jobs-crash", "--executions", "15", "--in-flight", "5"],
     ],
-    ids=["duplicates", "api-faults", "worker-crash"],
+    ids=["duplicates", "api-faults", "worker-crash", "run-jobs-crash"],
 )
 def test_nothing_lost_or_duplicated(arguments: list[str]) -> None:
     run = subprocess.run(
@@ -42,5 +43,6 @@ def test_nothing_lost_or_duplicated(arguments: list[str]) -> None:
     assert result["lost"] == 0
     assert result["duplicated_bodies"] == 0  # never two bodies of one execution at once
     assert result.get("stuck_running_or_ready", 0) == 0
+    assert result.get("job_runs_started_twice", 0) == 0  # a resend never starts a second run
     if "bodies_run" in result:  # no crash in the scenario: exactly one body each
         assert result["bodies_run"] == result["executions"]
