@@ -19,13 +19,14 @@ import sys
 import threading
 from types import ModuleType
 
-from campaign import api_faults, duplicates, run_jobs_crash, worker_crash
+from campaign import api_faults, duplicates, load, run_jobs_crash, worker_crash
 
 SCENARIOS: dict[str, ModuleType] = {
     "duplicates": duplicates,
     "api-faults": api_faults,
     "worker-crash": worker_crash,
     "run-jobs-crash": run_jobs_crash,
+    "load": load,
 }
 
 

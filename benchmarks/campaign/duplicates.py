@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if line.startswith("end ")
         )
         final = final_statuses(cloud.executions, ids)
+        taken_over = sum(1 for i in ids if cloud.executions.get(i).attempts > 1)
     certs.close()
     return {
         "scenario": args.scenario,
@@ -99,5 +100,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "concurrency": concurrency,
         "status_codes": dict(Counter(code for _, code in statuses)),
         **tally(bodies, final, executions),
+        "taken_over": taken_over,
         "seconds": round(elapsed, 1),
     }

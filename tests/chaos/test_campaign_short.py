@@ -27,8 +27,18 @@ from tests.conftest import REPO_ROOT
         ["--scenario", "api-faults", "--executions", "30"],
         ["--scenario", "worker-crash", "--executions", "60", "--kills", "2"],
         ["--scenario", "run-jobs-crash", "--executions", "15", "--in-flight", "5"],
+        [
+            "--scenario",
+            "load",
+            "--executions",
+            "60",
+            "--concurrency",
+            "30",
+            "--task-seconds",
+            "2.5",
+        ],
     ],
-    ids=["duplicates", "api-faults", "worker-crash", "run-jobs-crash"],
+    ids=["duplicates", "api-faults", "worker-crash", "run-jobs-crash", "load-slow-tasks"],
 )
 def test_nothing_lost_or_duplicated(arguments: list[str]) -> None:
     run = subprocess.run(
@@ -44,5 +54,6 @@ def test_nothing_lost_or_duplicated(arguments: list[str]) -> None:
     assert result["duplicated_bodies"] == 0  # never two bodies of one execution at once
     assert result.get("stuck_running_or_ready", 0) == 0
     assert result.get("job_runs_started_twice", 0) == 0  # a resend never starts a second run
+    assert result.get("taken_over", 0) == 0  # heartbeats kept every lease of a live body
     if "bodies_run" in result:  # no crash in the scenario: exactly one body each
         assert result["bodies_run"] == result["executions"]
