@@ -102,7 +102,8 @@ def verify(header: str | None, expectations: Sequence[Expectation]) -> list[Expe
     token = bearer_token(header)
     try:
         unverified_header: dict[str, Any] = jwt.decode_header(token)  # type: ignore[no-untyped-call]
-    except (ValueError, auth_exceptions.GoogleAuthError):
+    except (ValueError, RecursionError, auth_exceptions.GoogleAuthError):
+        # RecursionError: a header or payload of deeply nested JSON ("[[[[...").
         raise AuthenticationFailed(401, "Malformed token.") from None
     if unverified_header.get("alg") != "RS256":
         raise AuthenticationFailed(401, "Only RS256-signed Google ID tokens are accepted.")
@@ -116,7 +117,8 @@ def verify(header: str | None, expectations: Sequence[Expectation]) -> list[Expe
             claims: dict[str, Any] = jwt.decode(  # type: ignore[no-untyped-call]
                 token, certs=certs, audience=audience, clock_skew_in_seconds=CLOCK_SKEW_SECONDS
             )
-        except (ValueError, auth_exceptions.GoogleAuthError) as exc:
+        except (ValueError, TypeError, RecursionError, auth_exceptions.GoogleAuthError) as exc:
+            # TypeError: claims of the wrong type (e.g. a string "exp") in a signed token.
             failures.append(str(exc))
             continue
         except OSError as exc:

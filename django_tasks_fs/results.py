@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,9 @@ from django.utils.module_loading import import_string
 
 from .exceptions import TaskFsError
 from .store.documents import TaskExecution
+
+#: Longer task paths are refused without importing anything.
+MAX_TASK_PATH_LENGTH = 500
 
 
 class TaskNotImportable(TaskFsError, ImportError):
@@ -66,12 +70,53 @@ def _copy_state(source: TaskResult[Any, Any], target: TaskResult[Any, Any]) -> N
         object.__setattr__(target, name, getattr(source, name))
 
 
+def check_task_path(task_path: object) -> str:
+    """Return ``task_path`` if it has the form of a task's path, else raise TaskNotImportable.
+
+    The form, checked before anything is imported: ``module.name`` dotted Python
+    identifiers, no keyword or ``__dunder__`` part (``__main__`` would run a program),
+    at most MAX_TASK_PATH_LENGTH characters.
+    """
+    shown = repr(task_path)
+    if len(shown) > 100:
+        shown = shown[:100] + "..."
+    if not isinstance(task_path, str):
+        raise TaskNotImportable(f"Task path {shown} is a {type(task_path).__name__}, not a str.")
+    parts = task_path.split(".")
+    if (
+        len(task_path) > MAX_TASK_PATH_LENGTH
+        or len(parts) < 2
+        or not all(_is_path_part(part) for part in parts)
+    ):
+        raise TaskNotImportable(
+            f"Task path {shown} is not the dotted path of a task (Python identifiers "
+            f"like 'myapp.tasks.send_report', at most {MAX_TASK_PATH_LENGTH} characters, "
+            f"no keyword or __dunder__ part); nothing was imported."
+        )
+    return task_path
+
+
+def _is_path_part(part: str) -> bool:
+    return (
+        part.isidentifier()
+        and not keyword.iskeyword(part)
+        and not (part.startswith("__") and part.endswith("__"))
+    )
+
+
 def load_task(task_path: str) -> Task[Any, Any]:
-    """Import the ``@task`` at ``task_path``; raise TaskNotImportable with the reason."""
+    """Import the ``@task`` at ``task_path``; raise TaskNotImportable with the reason.
+
+    Only a ``django.tasks.Task`` is ever returned: a plain function, a class or any
+    other object at that path is refused, so nothing else can be run as a task.
+    """
+    check_task_path(task_path)
     try:
         found = import_string(task_path)
-    except ImportError as exc:
-        raise TaskNotImportable(f"Task {task_path!r} cannot be imported: {exc}") from exc
+    except Exception as exc:  # ImportError, or whatever the module raised while importing
+        raise TaskNotImportable(
+            f"Task {task_path!r} cannot be imported: {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(found, Task):
         raise TaskNotImportable(f"{task_path!r} is a {type(found).__name__}, not a @task.")
     return found

@@ -33,9 +33,17 @@ from .tracing import header_carrier
 
 logger = logging.getLogger(__name__)
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
+#: Ids in bodies: also Firestore document ids, so never reserved ones like ``__x__``.
+_ID = re.compile(r"[A-Za-z0-9_-]{1,500}")
+_RESERVED_ID = re.compile(r"__.*__", re.DOTALL)
 #: A scheduler slot may not be in the future by more than this (clock skew).
 MAX_SLOT_SKEW = timedelta(minutes=5)
+#: No schedule fires before this; older schedule times are refused.
+EARLIEST_SLOT = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _valid_id(value: str) -> bool:
+    return _ID.fullmatch(value) is not None and _RESERVED_ID.fullmatch(value) is None
 
 
 def _json(status: int, **body: Any) -> JsonResponse:
@@ -59,6 +67,13 @@ def _authenticate(request: HttpRequest) -> list[GoogleCloudBackend]:
     return [b for b in backends if expectations[b.alias] in matched]
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise ValueError("each field must appear once")
+    return data
+
+
 def _form(request: HttpRequest, limit: int) -> dict[str, str]:
     """The body as a dict of single values (form-encoded or JSON); ValueError if malformed."""
     length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -68,7 +83,10 @@ def _form(request: HttpRequest, limit: int) -> dict[str, str]:
     if len(raw) > limit:
         raise OverflowError
     if request.content_type == "application/json":
-        data = json.loads(raw)
+        try:
+            data = json.loads(raw, object_pairs_hook=_unique_keys)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
             raise ValueError("a JSON object of strings is expected")
         return data
@@ -104,7 +122,7 @@ def _body(
         return _json(413, error=f"Body larger than {limit} bytes.")
     except (ValueError, UnicodeDecodeError) as exc:
         return _json(400, error=f"Malformed body: {exc}")
-    missing = [f for f in (*fields, "backend") if not _ID.match(data.get(f, ""))]
+    missing = [f for f in (*fields, "backend") if not _valid_id(data.get(f, ""))]
     if missing:
         return _json(400, error=f"Missing or invalid fields: {', '.join(missing)}.")
     by_alias = {b.alias: b for b in backends}
@@ -120,9 +138,8 @@ def _execute(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonRe
     if isinstance(parsed, JsonResponse):
         return parsed
     backend, data = parsed
-    task_name = re.sub(r"[^A-Za-z0-9_-]", "", request.headers.get("X-CloudTasks-TaskName", ""))[
-        :100
-    ]
+    raw_name = request.headers.get("X-CloudTasks-TaskName", "")[:1000]
+    task_name = re.sub(r"[^A-Za-z0-9_-]", "", raw_name)[:100]
     worker = f"cloud-tasks:{task_name or 'unknown'}"
     carrier = header_carrier(request.headers)
     result = Attempt(backend, data["execution_id"], worker_id=worker, trace_carrier=carrier).run()
@@ -139,10 +156,17 @@ def _execute(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonRe
 
 
 def _slot(value: str) -> datetime:
+    """The X-CloudScheduler-ScheduleTime header in UTC; ValueError if malformed or absurd."""
     slot = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if slot.tzinfo is None:
         raise ValueError("the schedule time must carry a time zone")
-    return slot.astimezone(UTC)
+    try:
+        slot = slot.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+14:00
+        raise ValueError("the schedule time is out of range") from None
+    if slot < EARLIEST_SLOT:
+        raise ValueError("the schedule time is out of range")
+    return slot
 
 
 def _schedule(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonResponse:
@@ -164,11 +188,13 @@ def _schedule(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonR
         return _json(404, error="Unknown scheduled task.")
     if not schedule.enabled:
         return _json(200, outcome="disabled")
+    # Neither in the future nor before the schedule existed (invented slots); the bounds
+    # also keep the conversion to the schedule's time zone in range.
+    earliest = (schedule.created_at or EARLIEST_SLOT) - MAX_SLOT_SKEW
+    if not earliest <= slot <= backend.executions.clock.now() + MAX_SLOT_SKEW:
+        return _json(400, error="The schedule time is not a slot of this schedule.")
     local = slot.astimezone(validate_time_zone(schedule.time_zone))
-    if (
-        not croniter.match(schedule.schedule, local)
-        or slot > backend.executions.clock.now() + MAX_SLOT_SKEW
-    ):
+    if not croniter.match(schedule.schedule, local):
         return _json(400, error="The schedule time is not a slot of this schedule.")
     try:
         execution = fire_slot(backend, schedule, slot)

@@ -100,3 +100,30 @@ class CertsServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def raw(header: Any, payload: Any, signature: bytes = b"not a signature") -> str:
+    """A token from any header and payload (JSON values, or bytes used as they are)."""
+
+    def segment(value: Any) -> str:
+        data = value if isinstance(value, bytes) else json.dumps(value).encode()
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    return f"{segment(header)}.{segment(payload)}.{segment(signature)}"
+
+
+_unknown_keys: dict[str | None, crypt.RSASigner] = {}
+
+
+def unknown_key(kid: str | None, **changes: Any) -> str:
+    """Signed by a key no certificate endpoint publishes, with key id ``kid`` (or none)."""
+    if kid not in _unknown_keys:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        _unknown_keys[kid] = crypt.RSASigner.from_string(pem, key_id=kid)
+    token: bytes = jwt.encode(_unknown_keys[kid], claims(**changes))
+    return token.decode()

@@ -21,6 +21,7 @@ from django.tasks import TaskResultStatus
 from django.tasks.exceptions import InvalidTask
 from django.urls import URLPattern
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from ..backends.base import FirestoreBackend
 from ..exceptions import ExecutionNotFound
@@ -30,6 +31,7 @@ from .common import (
     FirestoreModelAdmin,
     duration,
     firestore_backends,
+    is_document_id,
     local,
     pretty_json,
     status_badge,
@@ -193,6 +195,8 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
 
     def _get(self, backend: FirestoreBackend, execution_id: str) -> TaskExecution:
         try:
+            if not is_document_id(execution_id):
+                raise ExecutionNotFound(execution_id)
             return backend.executions.get(execution_id)
         except ExecutionNotFound:
             raise Http404(
@@ -232,6 +236,9 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
         if query and not by_id:
             filters = replace(filters, task_path=query)
         cursor = params.get("cursor") or None
+        if cursor is not None and not is_document_id(cursor):
+            messages.error(request, "That page no longer exists; showing the first page.")
+            cursor = None
         trail = [c for c in params.get("trail", "").split(",") if c][-MAX_TRAIL:]
         store = backend.executions
         with ThreadPoolExecutor(max_workers=len(STATUSES) + 1) as pool:
@@ -425,7 +432,10 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
     def list_action(self, request: HttpRequest) -> HttpResponse:
         """The action form of the list: confirm first, then run on the selected ids."""
         return_to = request.POST.get("return_to") or self.url("changelist")
-        if not return_to.startswith("/"):
+        # Back to a page of this site only: not '//evil.example/' nor '/\\evil.example/'.
+        if not return_to.startswith("/") or not url_has_allowed_host_and_scheme(
+            return_to, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
             return_to = self.url("changelist")
         name = request.POST.get("action", "")
         ids = request.POST.getlist("_selected_action")
@@ -439,7 +449,7 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
             messages.warning(request, "Items must be selected in order to perform actions on them.")
             return HttpResponseRedirect(return_to)
         found = self._backend(request.POST.get("backend", ""))
-        executions = found.executions.get_many(ids)
+        executions = found.executions.get_many([i for i in ids if is_document_id(i)])
         missing = set(ids) - {e.id for e in executions}
         for execution_id in sorted(missing):
             messages.error(

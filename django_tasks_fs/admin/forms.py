@@ -13,7 +13,7 @@ from ..results import TaskNotImportable, load_task
 from ..scheduling.cron import validate_cron, validate_time_zone
 from ..store import validate_schedule_name
 from ..store.codec import encode_json
-from .common import firestore_backends
+from .common import firestore_backends, is_document_id
 
 WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 MONTHS = [
@@ -115,9 +115,14 @@ class ScheduledTaskForm(forms.Form):
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"]
         try:
-            return validate_schedule_name(name)
+            validate_schedule_name(name)
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
+        if not is_document_id(name):
+            raise forms.ValidationError(
+                f"Invalid scheduled task name {name!r}: names like '__x__' are reserved."
+            )
+        return name
 
     def clean_task_path(self) -> str:
         path: str = self.cleaned_data["task_path"].strip()

@@ -21,7 +21,7 @@ from ..results import TaskNotImportable, load_task, to_task_result
 from ..scheduling import schedule_task
 from ..scheduling.cron import next_slot
 from ..store import ScheduledTask
-from .common import FirestoreModelAdmin, firestore_backends, local
+from .common import FirestoreModelAdmin, firestore_backends, is_document_id, local
 from .forms import ScheduledTaskForm, describe_cron
 
 ScheduleAction = Callable[[HttpRequest, FirestoreBackend, ScheduledTask], None]
@@ -110,6 +110,8 @@ class ScheduledTaskAdmin(FirestoreModelAdmin):
         if alias not in backends:
             raise Http404(f"No django_tasks_fs backend {alias!r}.")
         try:
+            if not is_document_id(name):
+                raise ScheduleNotFound(name)
             return backends[alias], backends[alias].schedules.get(name)
         except (ScheduleNotFound, ValueError):
             raise Http404(f"No scheduled task {name!r} in backend {alias!r}.") from None

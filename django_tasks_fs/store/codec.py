@@ -19,6 +19,10 @@ from ..exceptions import NotJSONSerializable, PayloadTooLarge
 MAX_DOCUMENT_BYTES = 1_048_576
 #: Nesting deeper than this is refused (the JSON decoder recurses once per level).
 MAX_NESTING_DEPTH = 500
+#: Integers with more digits are refused: Python will not write them as text (by
+#: default nothing past 4,300 digits), so they could not be encoded or read back.
+MAX_INT_DIGITS = 4000
+_INT_BOUND = 10**MAX_INT_DIGITS
 
 
 def _check_json(value: Any, where: str) -> None:
@@ -28,7 +32,13 @@ def _check_json(value: Any, where: str) -> None:
         item, path, depth = stack.pop()
         if depth > MAX_NESTING_DEPTH:
             raise NotJSONSerializable(f"{path}: nested deeper than {MAX_NESTING_DEPTH} levels.")
-        if item is None or isinstance(item, (bool, int, str)):
+        if item is None or isinstance(item, (bool, str)):
+            continue
+        if isinstance(item, int):
+            if not -_INT_BOUND < item < _INT_BOUND:
+                raise NotJSONSerializable(
+                    f"{path}: integer with more than {MAX_INT_DIGITS} digits; pass it as a str."
+                )
             continue
         if isinstance(item, float):
             if not math.isfinite(item):
@@ -54,12 +64,17 @@ def _check_json(value: Any, where: str) -> None:
 def encode_json(value: Any, *, where: str) -> str:
     """Return ``value`` as JSON text, or raise NotJSONSerializable naming ``where``."""
     _check_json(value, where)
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        # Lone surrogates are valid JSON only as escapes; Firestore strings must be UTF-8.
-        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates are valid JSON only as escapes; Firestore strings must be UTF-8.
+            text = json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        # Anything the check let through but the encoder refuses (e.g. an integer under
+        # MAX_INT_DIGITS when the app lowered sys.set_int_max_str_digits()).
+        raise NotJSONSerializable(f"{where}: {exc}") from exc
     return text
 
 
