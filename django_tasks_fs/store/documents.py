@@ -29,6 +29,18 @@ class DispatchState(enum.StrEnum):
     LOCAL = "LOCAL"
 
 
+def is_document_id(value: str) -> bool:
+    """Can ``value`` name a Firestore document? (Not empty, '.', '..' or ``__*__``,
+    no '/', at most 1,500 bytes.) Other ids are refused before any request."""
+    return (
+        bool(value)
+        and "/" not in value
+        and value not in {".", ".."}
+        and not (value.startswith("__") and value.endswith("__"))
+        and len(value.encode("utf-8", "surrogatepass")) <= 1500
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorEntry:
     """One failed attempt, as ``django.tasks.TaskError`` records it."""

@@ -25,7 +25,7 @@ from ..exceptions import ClaimRefused, ExecutionNotFound, LeaseLost, TaskFsError
 from . import transitions
 from .client import ServerClock, StoreSettings, get_client
 from .codec import ensure_fits
-from .documents import DispatchState, ErrorEntry, Lease, TaskExecution
+from .documents import DispatchState, ErrorEntry, Lease, TaskExecution, is_document_id
 from .transitions import CancelOutcome
 
 #: A compare-and-set gives up after this many lost races in a row.
@@ -84,7 +84,7 @@ class ExecutionStore:
         return self.client.collection(self.settings.executions_collection)
 
     def _ref(self, execution_id: str) -> firestore.DocumentReference:
-        if not execution_id or "/" in execution_id or execution_id in {".", ".."}:
+        if not isinstance(execution_id, str) or not is_document_id(execution_id):
             raise ExecutionNotFound(f"No task execution with id {execution_id!r}.")
         return self.collection.document(execution_id)
 

@@ -17,19 +17,19 @@ from google.cloud import firestore
 from ..exceptions import ScheduleNotFound
 from .client import ServerClock, StoreSettings, get_client
 from .codec import ensure_fits
-from .documents import ScheduledTask, TaskExecution
+from .documents import ScheduledTask, TaskExecution, is_document_id
 from .executions import MAX_CAS_ATTEMPTS, ContentionError
 
 #: Names become Firestore document ids and Cloud Scheduler job ids.
-SCHEDULE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+SCHEDULE_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
 def validate_schedule_name(name: str) -> str:
     """Return ``name`` or raise ValueError saying which characters are allowed."""
-    if not SCHEDULE_NAME_RE.match(name):
+    if not SCHEDULE_NAME_RE.fullmatch(name) or not is_document_id(name):
         raise ValueError(
-            f"Invalid scheduled task name {name!r}: use 1-200 letters, digits, '-' or '_' "
-            f"(it also names the Cloud Scheduler job)."
+            f"Invalid scheduled task name {name!r}: use 1-200 letters, digits, '-' or '_', "
+            f"not starting and ending with '__' (it also names the Cloud Scheduler job)."
         )
     return name
 

@@ -46,6 +46,9 @@ def test_get_result_round_trip_and_unknown_ids(backend: Any) -> None:
         backend.get_result("does-not-exist")
     with pytest.raises(TaskResultDoesNotExist):
         task_backends["jobs"].get_result(result.id)  # another backend's store
+    for impossible in ("", "a/b", "..", "__x__", "x" * 1501):  # not Firestore ids: no request
+        with pytest.raises(TaskResultDoesNotExist):
+            backend.get_result(impossible)
 
 
 def test_success_updates_the_result(backend: Any) -> None:

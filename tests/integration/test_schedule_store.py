@@ -77,7 +77,9 @@ def test_crud(schedules: ScheduleStore) -> None:
         schedules.update("every-five", lambda s: s)
 
 
-@pytest.mark.parametrize("name", ["", "a/b", "has space", "x" * 201, "dots.not.allowed"])
+@pytest.mark.parametrize(
+    "name", ["", "a/b", "has space", "x" * 201, "dots.not.allowed", "name\n", "__x__"]
+)
 def test_invalid_names_are_refused(name: str) -> None:
     with pytest.raises(ValueError, match="Invalid scheduled task name"):
         validate_schedule_name(name)
