@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import urllib.error
+import urllib.request
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -44,3 +46,22 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def deliver(url: str, token: str, execution_id: str, *, timeout: float = 120) -> tuple[int, str]:
+    """POST an execution to ``execute/`` as Cloud Tasks does; return (status, body)."""
+    request = urllib.request.Request(
+        url,
+        data=f"execution_id={execution_id}&backend=cloud".encode(),
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-CloudTasks-TaskName": execution_id,
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read().decode()

@@ -26,7 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .common import JOB, REPO_ROOT, create_job, final_statuses, setup, tally
+from .common import REPO_ROOT, final_statuses, setup, tally
 
 CREATE_TASK = "google.cloud.tasks.v2.CloudTasks/CreateTask"
 RUN_JOB = "google.cloud.run.v2.Jobs/RunJob"
@@ -88,22 +88,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from django.tasks import task_backends
 
         from django_tasks_fs.dispatching import sweep
-        from django_tasks_fs.gcp.clients import jobs_client, tasks_client
+        from django_tasks_fs.gcp.clients import jobs_client
         from django_tasks_fs.store import DispatchState
         from tests import tasks
+        from tests.factories import JOB, create_job, create_queue
 
         parent = f"projects/{project}/locations/us-central1"
-        tasks_client(gcloud.grpc_host).create_queue(
-            parent=parent,
-            queue={
-                "name": f"{parent}/queues/default",
-                "retry_config": {
-                    "max_attempts": 10,
-                    "min_backoff": timedelta(seconds=0.1),
-                    "max_backoff": timedelta(seconds=1),
-                },
-            },
-        )
+        create_queue(gcloud.grpc_host, project, max_attempts=10, max_backoff=1.0)
         create_job(gcloud, project, max_retries=1)
         cloud: Any = task_backends["cloud"]
         jobs: Any = task_backends["cloudjobs"]

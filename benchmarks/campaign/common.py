@@ -1,11 +1,9 @@
-"""What the campaign's scenarios share: settings for a run, HTTP deliveries, tallies."""
+"""What the campaign's scenarios share: settings for a run, tallies, body intervals."""
 
 from __future__ import annotations
 
 import itertools
 import sys
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,23 +21,6 @@ def setup(project: str, **urls: str) -> None:
     from tests.settings import tasks_setting
 
     override_settings(TASKS=tasks_setting(project, **urls)).enable()  # resets the backends
-
-
-def deliver(url: str, token: str, execution_id: str) -> int:
-    request = urllib.request.Request(
-        url,
-        data=f"execution_id={execution_id}&backend=cloud".encode(),
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
 
 
 def final_statuses(store: Any, ids: Iterable[str]) -> Counter[str]:
@@ -95,34 +76,3 @@ def body_intervals(log: Path, kill_times: Iterable[float]) -> dict[str, int]:
         "overlapping_bodies": overlapping,
         "duplicated_bodies": overlapping,
     }
-
-
-JOB = "e2e-job"  # the cloudjobs backend's queue in tests/settings.py
-
-
-def create_job(gcloud: Any, project: str, *, max_retries: int) -> None:
-    """Create the ``cloudjobs`` backend's job in the Google Cloud emulator: its
-    ``execute_task`` containers reach this run's Firestore and emulator."""
-    import os
-
-    from django_tasks_fs.gcp.clients import jobs_client
-
-    env = {
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "TEST_FIRESTORE_PROJECT": project,
-        "FIRESTORE_EMULATOR_HOST": os.environ["FIRESTORE_EMULATOR_HOST"],
-        "PYTHONPATH": str(REPO_ROOT),
-        "TEST_GCLOUD_HOST": gcloud.grpc_host,
-        "TEST_CERTS_URL": gcloud.certs_url,
-    }
-    container = {"image": "app", "env": [{"name": k, "value": v} for k, v in env.items()]}
-    jobs_client(gcloud.grpc_host).create_job(
-        parent=f"projects/{project}/locations/us-central1",
-        job_id=JOB,
-        job={
-            "template": {
-                "task_count": 1,
-                "template": {"max_retries": max_retries, "containers": [container]},
-            }
-        },
-    ).result(timeout=30)

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .common import deliver, final_statuses, setup, tally
+from .common import final_statuses, setup, tally
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     executions, deliveries, concurrency = args.executions, args.deliveries, args.concurrency
     from emulator.gcloud.oidc import TokenIssuer
     from tests import tokens
-    from tests.live_server import LiveServer
+    from tests.live_server import LiveServer, deliver
 
     issuer = TokenIssuer()
     certs = tokens.CertsServer(issuer)
@@ -42,37 +42,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         setup(f"chaos-dup-{os.getpid()}", base_url=f"{server.url}/tasks/", certs_url=certs.url)
         from django.tasks import TaskResultStatus, task_backends
 
-        from django_tasks_fs.store import DispatchState, TaskExecution, new_execution_id
+        from django_tasks_fs.store import DispatchState, new_execution_id
+        from tests.factories import write_execution
 
         cloud: Any = task_backends["cloud"]
         ids = []
         for _ in range(executions):
-            now = cloud.executions.clock.now()
-            execution = cloud.executions.create(
-                TaskExecution(
-                    id=new_execution_id(),
-                    task_path="tests.tasks.record_and_sleep",
-                    backend="cloud",
-                    queue_name="default",
-                    args=[str(log), "", args.task_seconds],
-                    enqueued_at=now,
-                    run_after=now,
-                    max_attempts=5,
-                    dispatch_state=DispatchState.DISPATCHED,
-                )
+            execution_id = new_execution_id()
+            write_execution(
+                cloud.executions,
+                id=execution_id,
+                task_path="tests.tasks.record_and_sleep",
+                backend="cloud",
+                args=[str(log), execution_id, args.task_seconds],
+                max_attempts=5,
+                dispatch_state=DispatchState.DISPATCHED,
             )
-            cloud.executions._compare_and_set(
-                execution.id,
-                lambda c, n, i=execution.id: c.evolve(args=[str(log), i, args.task_seconds]),
-            )
-            ids.append(execution.id)
+            ids.append(execution_id)
         token = tokens.sign(issuer, aud=cloud.audience)
         url = f"{server.url}/tasks/execute/"
         jobs = [i for i in ids for _ in range(deliveries)]
         random.shuffle(jobs)
         started = time.monotonic()
         with ThreadPoolExecutor(concurrency) as pool:
-            statuses = list(pool.map(lambda i: (i, deliver(url, token, i)), jobs))
+            statuses = list(pool.map(lambda i: (i, deliver(url, token, i)[0]), jobs))
         # Like Cloud Tasks: anything not acknowledged is delivered again until it is.
         for _ in range(20):
             pending = [
@@ -82,7 +75,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 break
             time.sleep(0.5)
             for i in pending:
-                statuses.append((i, deliver(url, token, i)))
+                statuses.append((i, deliver(url, token, i)[0]))
         elapsed = time.monotonic() - started
         bodies = Counter(
             line.split(" ", 1)[1]

@@ -30,7 +30,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .common import JOB, REPO_ROOT, body_intervals, create_job, final_statuses, setup
+from .common import REPO_ROOT, body_intervals, final_statuses, setup
 
 POINTS = ("none", "before-claim", "random", "mid-task", "after-return")
 
@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         from django_tasks_fs.dispatching import sweep
         from tests import tasks
+        from tests.factories import JOB, create_job
 
         create_job(gcloud, project, max_retries=1)
         backend: Any = task_backends["cloudjobs"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -25,23 +24,6 @@ STATUS_STYLE = {
     TaskResultStatus.RUNNING: ("#447e9b", "admin/img/icon-info.svg"),
     TaskResultStatus.READY: ("#666666", "admin/img/icon-unknown.svg"),
 }
-
-
-#: Firestore reserves ids like ``__x__`` (a read of one fails with InvalidArgument).
-_RESERVED_ID = re.compile(r"__.*__", re.DOTALL)
-#: Firestore's limit for a document id, in UTF-8 bytes.
-MAX_ID_BYTES = 1500
-
-
-def is_document_id(value: str) -> bool:
-    """Could ``value`` name a document (else: 404, without asking Firestore)?"""
-    return (
-        bool(value)
-        and value not in {".", ".."}
-        and "/" not in value
-        and len(value.encode("utf-8", "surrogatepass")) <= MAX_ID_BYTES
-        and _RESERVED_ID.fullmatch(value) is None
-    )
 
 
 def firestore_backends() -> dict[str, FirestoreBackend]:

@@ -27,11 +27,11 @@ from ..backends.base import FirestoreBackend
 from ..exceptions import ExecutionNotFound
 from ..results import TaskNotImportable, load_task
 from ..store import CancelOutcome, ExecutionFilter, TaskExecution
+from ..store.documents import is_document_id
 from .common import (
     FirestoreModelAdmin,
     duration,
     firestore_backends,
-    is_document_id,
     local,
     pretty_json,
     status_badge,

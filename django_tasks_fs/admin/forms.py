@@ -13,7 +13,7 @@ from ..results import TaskNotImportable, load_task
 from ..scheduling.cron import validate_cron, validate_time_zone
 from ..store import validate_schedule_name
 from ..store.codec import encode_json
-from .common import firestore_backends, is_document_id
+from .common import firestore_backends
 
 WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 MONTHS = [
@@ -118,10 +118,6 @@ class ScheduledTaskForm(forms.Form):
             validate_schedule_name(name)
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
-        if not is_document_id(name):
-            raise forms.ValidationError(
-                f"Invalid scheduled task name {name!r}: names like '__x__' are reserved."
-            )
         return name
 
     def clean_task_path(self) -> str:

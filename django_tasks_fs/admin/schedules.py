@@ -21,7 +21,8 @@ from ..results import TaskNotImportable, load_task, to_task_result
 from ..scheduling import schedule_task
 from ..scheduling.cron import next_slot
 from ..store import ScheduledTask
-from .common import FirestoreModelAdmin, firestore_backends, is_document_id, local
+from ..store.documents import is_document_id
+from .common import FirestoreModelAdmin, firestore_backends, local
 from .forms import ScheduledTaskForm, describe_cron
 
 ScheduleAction = Callable[[HttpRequest, FirestoreBackend, ScheduledTask], None]

@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 import threading
-import urllib.error
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from django.tasks import TaskResultStatus, task_backends
 
-from django_tasks_fs.store import DispatchState, TaskExecution, new_execution_id
+from django_tasks_fs.store import DispatchState
 from emulator.gcloud.oidc import TokenIssuer
 from tests import tokens
-from tests.live_server import LiveServer
+from tests.factories import write_execution
+from tests.live_server import LiveServer, deliver
 from tests.settings import tasks_setting
 
 DELIVERIES = 20
-
-
-def deliver(url: str, token: str, execution_id: str) -> tuple[int, str]:
-    request = urllib.request.Request(
-        url,
-        data=f"execution_id={execution_id}&backend=cloud".encode(),
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-CloudTasks-TaskName": execution_id,
-        },
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 def test_twenty_concurrent_deliveries_run_the_body_once(
@@ -51,19 +32,12 @@ def test_twenty_concurrent_deliveries_run_the_body_once(
     )
     cloud: Any = task_backends["cloud"]
     log = tmp_path / "ran.txt"
-    now = cloud.executions.clock.now()
-    execution = cloud.executions.create(
-        TaskExecution(
-            id=new_execution_id(),
-            task_path="tests.tasks.record_and_sleep",
-            backend="cloud",
-            queue_name="default",
-            args=[str(log), "body", 1.5],
-            enqueued_at=now,
-            run_after=now,
-            max_attempts=3,
-            dispatch_state=DispatchState.DISPATCHED,
-        )
+    execution = write_execution(
+        cloud.executions,
+        task_path="tests.tasks.record_and_sleep",
+        backend="cloud",
+        args=[str(log), "body", 1.5],
+        dispatch_state=DispatchState.DISPATCHED,
     )
     token = tokens.sign(issuer, aud=cloud.audience)
     results: list[tuple[int, str]] = []

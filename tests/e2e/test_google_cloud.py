@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,15 +27,14 @@ from django_tasks_fs.gcp.clients import (
     scheduler_client,
     tasks_client,
 )
-from django_tasks_fs.store import CancelOutcome, DispatchState, TaskExecution, new_execution_id
+from django_tasks_fs.store import CancelOutcome, DispatchState, TaskExecution
 from emulator.firestore import FirestoreEmulator
 from emulator.gcloud.server import GoogleCloudEmulator
 from tests import tasks, tokens
 from tests.conftest import REPO_ROOT, wait_until
+from tests.factories import LOCATION, create_job, create_queue, write_execution
 from tests.live_server import LiveServer
 from tests.settings import tasks_setting
-
-LOCATION = "us-central1"
 
 
 @pytest.fixture(scope="session")
@@ -56,41 +54,8 @@ def cloud_project(
         certs_url=gcloud.certs_url,
         gcloud_host=gcloud.grpc_host,
     )
-    parent = f"projects/{project_id}/locations/{LOCATION}"
-    tasks_client(gcloud.grpc_host).create_queue(
-        parent=parent,
-        queue={
-            "name": f"{parent}/queues/default",
-            "retry_config": {
-                "max_attempts": 3,
-                "min_backoff": timedelta(seconds=0.1),
-                "max_backoff": timedelta(seconds=0.3),
-            },
-        },
-    )
-    env = {
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "TEST_FIRESTORE_PROJECT": project_id,
-        "FIRESTORE_EMULATOR_HOST": os.environ["FIRESTORE_EMULATOR_HOST"],
-        "PYTHONPATH": str(REPO_ROOT),
-        "TEST_GCLOUD_HOST": gcloud.grpc_host,
-        "TEST_CERTS_URL": gcloud.certs_url,
-    }
-    jobs_client(gcloud.grpc_host).create_job(
-        parent=parent,
-        job_id="e2e-job",
-        job={
-            "template": {
-                "task_count": 1,
-                "template": {
-                    "max_retries": 1,
-                    "containers": [
-                        {"image": "app", "env": [{"name": k, "value": v} for k, v in env.items()]}
-                    ],
-                },
-            }
-        },
-    ).result(timeout=30)
+    create_queue(gcloud.grpc_host, project_id, max_attempts=3)
+    create_job(gcloud, project_id, max_retries=1)
     return project_id
 
 
@@ -185,19 +150,12 @@ def test_crash_between_write_and_dispatch_is_recovered_by_the_sweeper(
     log = tmp_path / "ran.txt"
     cloud: Any = task_backends["cloud"]
     # 1. A process died right after the Firestore write: nothing was sent.
-    now = cloud.executions.clock.now()
-    crashed = cloud.executions.create(
-        TaskExecution(
-            id=new_execution_id(),
-            task_path="tests.tasks.record",
-            backend="cloud",
-            queue_name="default",
-            args=[str(log), "crashed"],
-            enqueued_at=now,
-            run_after=now,
-            max_attempts=3,
-            dispatch_state=DispatchState.PENDING,
-        )
+    crashed = write_execution(
+        cloud.executions,
+        task_path="tests.tasks.record",
+        backend="cloud",
+        args=[str(log), "crashed"],
+        dispatch_state=DispatchState.PENDING,
     )
     # 2. The API failed: the state says so.
     gcloud.faults.fail_next("google.cloud.tasks.v2.CloudTasks/CreateTask", "UNAVAILABLE", times=10)
@@ -324,23 +282,16 @@ def test_an_abandoned_cloud_task_is_redispatched_under_a_new_name(
     # What a dead worker leaves once Cloud Tasks has spent its attempts on the live lease.
     log = tmp_path / "ran.txt"
     cloud: Any = task_backends["cloud"]
-    now = cloud.executions.clock.now()
-    abandoned = cloud.executions.create(
-        TaskExecution(
-            id=new_execution_id(),
-            task_path="tests.tasks.record",
-            backend="cloud",
-            queue_name="default",
-            args=[str(log), "rescued"],
-            enqueued_at=now,
-            run_after=now,
-            max_attempts=3,
-            status=TaskResultStatus.RUNNING,
-            attempts=1,
-            lease_owner="dead-worker",
-            lease_expires_at=now - timedelta(seconds=1),
-            dispatch_state=DispatchState.DISPATCHED,
-        )
+    abandoned = _stranded(
+        cloud,
+        log,
+        "rescued",
+        ago=timedelta(seconds=1),
+        status=TaskResultStatus.RUNNING,
+        attempts=1,
+        lease_owner="dead-worker",
+        lease_expires_at=cloud.executions.clock.now() - timedelta(seconds=1),
+        dispatch_state=DispatchState.DISPATCHED,
     )
     assert sweep(cloud, grace=timedelta(seconds=30)).redispatched == 0  # expired too recently
     assert sweep(cloud, grace=timedelta(0)).redispatched == 1
@@ -355,21 +306,17 @@ def test_an_abandoned_cloud_task_is_redispatched_under_a_new_name(
     assert sweep(cloud, grace=timedelta(0)) == SweepReport(dispatched=0, redispatched=0)
 
 
-def _stranded(cloud: Any, log: Path, token: str, **state: Any) -> TaskExecution:
-    """An execution as a crash left it two minutes ago (older than the sweep's grace)."""
-    then = cloud.executions.clock.now() - timedelta(minutes=2)
-    return cloud.executions.create(
-        TaskExecution(
-            id=new_execution_id(),
-            task_path="tests.tasks.record",
-            backend="cloud",
-            queue_name="default",
-            args=[str(log), token],
-            enqueued_at=then,
-            run_after=then,
-            max_attempts=3,
-            **state,
-        )
+def _stranded(
+    cloud: Any, log: Path, token: str, *, ago: timedelta = timedelta(minutes=2), **state: Any
+) -> TaskExecution:
+    """An execution as a crash left it ``ago`` (by default older than the sweep's grace)."""
+    return write_execution(
+        cloud.executions,
+        ago=ago,
+        task_path="tests.tasks.record",
+        backend="cloud",
+        args=[str(log), token],
+        **state,
     )
 
 

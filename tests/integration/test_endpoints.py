@@ -13,9 +13,10 @@ from django.tasks import TaskResultStatus, task_backends
 from django.test import Client
 
 from django_tasks_fs.auth import _certs
-from django_tasks_fs.store import DispatchState, ScheduledTask, TaskExecution, new_execution_id
+from django_tasks_fs.store import DispatchState, ScheduledTask, TaskExecution
 from emulator.gcloud.oidc import TokenIssuer
 from tests import tokens
+from tests.factories import write_execution
 from tests.settings import tasks_setting
 
 
@@ -50,20 +51,13 @@ def cloud(project_id: str, settings: Any, certs: tokens.CertsServer, monkeypatch
 
 def stored(cloud: Any, record: str, **changes: Any) -> TaskExecution:
     """An execution written directly (no dispatch): the endpoint is what is under test."""
-    now = cloud.executions.clock.now()
-    return cloud.executions.create(
-        TaskExecution(
-            id=new_execution_id(),
-            task_path="tests.tasks.record",
-            backend="cloud",
-            queue_name="default",
-            args=[record, "ran"],
-            enqueued_at=now,
-            run_after=now,
-            max_attempts=3,
-            dispatch_state=DispatchState.DISPATCHED,
-        ).evolve(**changes)
-    )
+    values: dict[str, Any] = {
+        "task_path": "tests.tasks.record",
+        "backend": "cloud",
+        "args": [record, "ran"],
+        "dispatch_state": DispatchState.DISPATCHED,
+    }
+    return write_execution(cloud.executions, **{**values, **changes})
 
 
 def post(path: str, token: str | None, data: Any, **headers: str) -> Any:
@@ -99,18 +93,7 @@ def test_a_valid_delivery_runs_the_task(cloud: Any, issuer: TokenIssuer, tmp_pat
 
 
 def test_retryable_failure_asks_cloud_tasks_to_retry(cloud: Any, issuer: TokenIssuer) -> None:
-    now = cloud.executions.clock.now()
-    execution = cloud.executions.create(
-        TaskExecution(
-            id=new_execution_id(),
-            task_path="tests.tasks.failing",
-            backend="cloud",
-            queue_name="default",
-            enqueued_at=now,
-            run_after=now,
-            max_attempts=2,
-        )
-    )
+    execution = stored(cloud, "", task_path="tests.tasks.failing", args=[], max_attempts=2)
     body = {"execution_id": execution.id, "backend": "cloud"}
     assert post("/tasks/execute/", tokens.sign(issuer), body).status_code == 500
     assert cloud.executions.get(execution.id).status == TaskResultStatus.READY
