@@ -3,6 +3,8 @@
     uv run python benchmarks/chaos.py --scenario duplicates --executions 100 --deliveries 20
     uv run python benchmarks/chaos.py --scenario api-faults --executions 200
     uv run python benchmarks/chaos.py --scenario worker-crash --executions 500 --kills 10
+    uv run python benchmarks/chaos.py --scenario firestore-outage --executions 300
+    uv run python benchmarks/chaos.py --scenario clock-skew --executions 300
 
 The scenarios live in ``benchmarks/campaign/`` (one module each, described there); all
 run against the official Firestore emulator started here. Prints one JSON line with the
@@ -19,7 +21,15 @@ import sys
 import threading
 from types import ModuleType
 
-from campaign import api_faults, duplicates, load, run_jobs_crash, worker_crash
+from campaign import (
+    api_faults,
+    clock_skew,
+    duplicates,
+    load,
+    outage,
+    run_jobs_crash,
+    worker_crash,
+)
 
 SCENARIOS: dict[str, ModuleType] = {
     "duplicates": duplicates,
@@ -27,6 +37,8 @@ SCENARIOS: dict[str, ModuleType] = {
     "worker-crash": worker_crash,
     "run-jobs-crash": run_jobs_crash,
     "load": load,
+    "firestore-outage": outage,
+    "clock-skew": clock_skew,
 }
 
 
@@ -50,6 +62,7 @@ def main() -> int:
 
     with FirestoreEmulator() as firestore:
         os.environ["FIRESTORE_EMULATOR_HOST"] = firestore.host
+        args.firestore = firestore  # for scenarios that freeze it (SIGSTOP)
         result = SCENARIOS[args.scenario].run(args)
     print(json.dumps(result))
     bad = (
@@ -57,6 +70,8 @@ def main() -> int:
         or result["duplicated_bodies"]
         or result.get("stuck_running_or_ready")
         or result.get("job_runs_started_twice")
+        or result.get("half_done_enqueues")  # "not enqueued", yet written or run
+        or result.get("unclear_enqueue_errors")  # not StoreUnavailable
     )
     return 1 if bad else 0
 

@@ -60,6 +60,10 @@ def sweep(
     ]
     redispatched = sum(1 for e in marked if e is not None and _send(backend, e))
     pending = store.pending_dispatch(backend=backend.alias, older_than=now - grace, limit=limit)
+    for finished in (e for e in pending if e.is_finished):
+        # Delivered and done although the answer to the send was lost: settle it, or it
+        # would come back in every sweep (and crowd out the ones that need a send).
+        store.set_dispatch(finished.id, DispatchState.DISPATCHED)
     dispatched = sum(1 for e in pending if not e.is_finished and _send(backend, e, resend=True))
     if pending or abandoned:
         logger.info(

@@ -10,7 +10,8 @@
     ├── ScheduleNotFound
     ├── ClaimRefused                 a lease could not be won; ``reason`` says why
     ├── LeaseLost                    a lease holder lost its lease (cancel, takeover, finish)
-    └── WorkerLost                   recorded for an attempt whose worker died
+    ├── WorkerLost                   recorded for an attempt whose worker died
+    └── StoreUnavailable             Firestore did not answer in time (enqueue gave up)
 
     PermanentTaskError (Exception)   raise from a task: fail now, no retry
     TaskTimeout (TimeoutError)       recorded for an attempt that overran its timeout
@@ -96,3 +97,18 @@ class PermanentTaskError(Exception):
 
 class WorkerLost(TaskFsError):
     """Recorded when an attempt's lease expired without a result (its worker died)."""
+
+
+class StoreUnavailable(TaskFsError):
+    """Firestore could not be reached (or did not answer) within the time allowed.
+
+    Raised by ``enqueue()``: ``execution_id`` is the id the new execution would have
+    had. ``maybe_written`` is False when no attempt reached Firestore (the task was
+    not enqueued); True when one may have been received and applied late (read the
+    result by ``execution_id`` once Firestore is back to know).
+    """
+
+    def __init__(self, message: str, *, execution_id: str = "", maybe_written: bool = False):
+        super().__init__(message)
+        self.execution_id = execution_id
+        self.maybe_written = maybe_written

@@ -136,15 +136,6 @@ def claim_myself(context: TaskContext) -> str:
     return "claimed twice!"
 
 
-@task
-def record_interval(path: str, token: str, seconds: float) -> str:
-    """Record when the body started and ended (CLOCK_MONOTONIC is system-wide on Linux)."""
-    _record(path, f"start {token} {time.monotonic():.6f}")
-    time.sleep(seconds)
-    _record(path, f"end {token} {time.monotonic():.6f}")
-    return token
-
-
 @task(takes_context=True)
 def die_on_first_attempt(context: TaskContext, path: str, token: str) -> str:
     """kill -9 its own process on attempt 1 (a crashed container), then succeed."""
@@ -155,17 +146,38 @@ def die_on_first_attempt(context: TaskContext, path: str, token: str) -> str:
     return token
 
 
+def _span_start(path: str, token: str) -> int:
+    """Log a body's start (CLOCK_MONOTONIC, wall clock, pid, process group); its pid."""
+    pid = os.getpid()
+    _record(path, f"start {token} {time.monotonic():.6f} {time.time():.6f} {pid} {os.getpgid(0)}")
+    return pid
+
+
+@task
+def record_span(path: str, token: str, seconds: float) -> str:
+    """Log when the body started and ended, and where (benchmarks/campaign/spans.py reads
+    it back): CLOCK_MONOTONIC is system-wide on Linux and libfaketime leaves it alone;
+    the wall clock shows the skew; an interrupted body logs ``stop``."""
+    pid = _span_start(path, token)
+    try:
+        time.sleep(seconds)
+    except BaseException:
+        _record(path, f"stop {token} {time.monotonic():.6f} {pid}")
+        raise
+    _record(path, f"end {token} {time.monotonic():.6f} {pid}")
+    return token
+
+
 @task(takes_context=True)
 def crash_at(context: TaskContext, path: str, token: str, seconds: float, point: str) -> str:
-    """``record_interval`` whose attempt 1 is killed (-9) at ``point``: ``mid-task``
-    (half-way through the body) or ``after-return`` (the body's work done, the result not
-    yet written); any other point runs normally. Logs ``died`` where it dies."""
-    _record(path, f"start {token} {time.monotonic():.6f}")
+    """``record_span`` whose attempt 1 is killed (-9) at ``point``: ``mid-task`` (half-way
+    through, logged as ``stop``) or ``after-return`` (the body's work done and logged,
+    the result not yet written); any other point runs normally."""
+    pid = _span_start(path, token)
     dies = context.attempt == 1 and point in ("mid-task", "after-return")
-    time.sleep(seconds / 2 if dies and point == "mid-task" else seconds)
+    mid_task = dies and point == "mid-task"
+    time.sleep(seconds / 2 if mid_task else seconds)
+    _record(path, f"{'stop' if mid_task else 'end'} {token} {time.monotonic():.6f} {pid}")
     if dies:
-        last = "end" if point == "after-return" else "died"
-        _record(path, f"{last} {token} {time.monotonic():.6f}")
-        os.kill(os.getpid(), 9)
-    _record(path, f"end {token} {time.monotonic():.6f}")
+        os.kill(pid, 9)
     return token

@@ -30,7 +30,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .common import REPO_ROOT, body_intervals, final_statuses, setup
+from .common import REPO_ROOT, final_statuses, setup
+from .spans import figures, read_bodies
 
 POINTS = ("none", "before-claim", "random", "mid-task", "after-return")
 
@@ -63,7 +64,7 @@ class Killer(threading.Thread):
         super().__init__(daemon=True)
         self.plans: dict[str, float] = {}  #: execution id -> delay after first sighting
         self.seen: dict[str, float] = {}
-        self.kill_times: list[float] = []
+        self.killed_at: dict[int, float] = {}  #: process group (= pid here) -> when
         self.lock = threading.Lock()
         self.stopped = threading.Event()
 
@@ -87,7 +88,7 @@ class Killer(threading.Thread):
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
                         continue
-                self.kill_times.append(time.monotonic())
+                    self.killed_at[pid] = time.monotonic()
                 with self.lock:
                     del self.plans[execution_id]
 
@@ -144,13 +145,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         killer.stopped.set()
         elapsed = time.monotonic() - started
         final = final_statuses(backend.executions, ids)
+        spans = figures(read_bodies(log, killed_at=killer.killed_at), executions)
     return {
         "scenario": "run-jobs-crash",
         "executions": executions,
         "crash_points": dict(points),
-        "kill_9_from_outside": len(killer.kill_times),
+        "kill_9_from_outside": len(killer.killed_at),
         "redispatched_by_the_sweeper": redispatched,
-        **body_intervals(log, killer.kill_times),
+        **spans,
         "lost": executions - final.get("SUCCESSFUL", 0),
         "stuck_running_or_ready": final.get("RUNNING", 0) + final.get("READY", 0),
         "final": dict(final),

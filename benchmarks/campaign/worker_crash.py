@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import REPO_ROOT, body_intervals, final_statuses, setup
+from .common import REPO_ROOT, final_statuses, setup
+from .spans import figures, read_bodies
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -32,12 +33,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     log = Path(tempfile.mkdtemp()) / "bodies.txt"
     backend: Any = task_backends["default"]
-    ids = [tasks.record_interval.enqueue(str(log), f"t{n}", 0.05).id for n in range(executions)]
+    ids = [tasks.record_span.enqueue(str(log), f"t{n}", 0.05).id for n in range(executions)]
     env = {**os.environ, "TEST_FIRESTORE_PROJECT": project, "PYTHONPATH": str(REPO_ROOT)}
     command = [sys.executable, "-m", "django", "run_tasks", "--backend", "default", "-v", "0"]
     started = time.monotonic()
     done_kills = 0
-    kill_times: list[float] = []
+    killed_at: dict[int, float] = {}  # process group -> when it was killed
 
     def finished() -> int:
         return sum(1 for e in backend.executions.page(limit=executions + 10).items if e.is_finished)
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if done_kills < kills:
             time.sleep(random.uniform(0.5, 2.0))
             os.killpg(worker.pid, signal.SIGKILL)
-            kill_times.append(time.monotonic())
+            killed_at[worker.pid] = time.monotonic()
             worker.wait()
             done_kills += 1
             continue
@@ -59,11 +60,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         break
     elapsed = time.monotonic() - started
     final = final_statuses(backend.executions, ids)
+    spans = figures(read_bodies(log, killed_at=killed_at), executions)
     return {
         "scenario": "worker-crash",
         "executions": executions,
         "kill_9": done_kills,
-        **body_intervals(log, kill_times),
+        **spans,
         "lost": executions - final.get("SUCCESSFUL", 0),
         "stuck_running_or_ready": final.get("RUNNING", 0) + final.get("READY", 0),
         "seconds": round(elapsed, 1),

@@ -34,6 +34,9 @@ from ..tracing import producer_span
 
 #: Firestore's limit on values in one ``in`` filter: the worker polls all queues at once.
 MAX_QUEUES = 30
+#: How long ``enqueue()`` keeps trying to write a new execution while Firestore is
+#: unreachable or slow, in seconds, before it raises StoreUnavailable.
+ENQUEUE_TIMEOUT = 10.0
 
 
 class FirestoreBackend(BaseTaskBackend):
@@ -55,6 +58,8 @@ class FirestoreBackend(BaseTaskBackend):
     messaging_system: str = "django_tasks_fs"
     #: OPTIONS keys this backend accepts (None: all of BackendOptions).
     allowed_options: ClassVar[frozenset[str] | None] = None
+    #: Seconds ``enqueue()`` may spend writing the execution (see ENQUEUE_TIMEOUT).
+    enqueue_timeout: float = ENQUEUE_TIMEOUT
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
@@ -155,11 +160,16 @@ class FirestoreBackend(BaseTaskBackend):
 
         Raises InvalidTask for an invalid task or arguments that are not JSON or too
         large (NotJSONSerializable, PayloadTooLarge): nothing is written then.
+        Raises StoreUnavailable when Firestore does not take the write within
+        ``enqueue_timeout`` seconds (unreachable, frozen, too slow); its message says
+        whether the write may still be applied late.
         """
         self.validate_task(task)
         execution = self.build_execution(task, args, kwargs)
         with producer_span(self, execution) as carrier:
-            execution = self.executions.create(execution.evolve(trace_context=carrier))
+            execution = self.executions.create(
+                execution.evolve(trace_context=carrier), timeout=self.enqueue_timeout
+            )
             execution = self.dispatch(execution)
         result = to_task_result(execution, task)
         task_enqueued.send(type(self), task_result=result)

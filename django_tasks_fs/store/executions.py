@@ -23,7 +23,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..exceptions import ClaimRefused, ExecutionNotFound, LeaseLost, TaskFsError
 from . import transitions
-from .client import ServerClock, StoreSettings, get_client
+from .client import ServerClock, StoreSettings, create_document, get_client, read_server_time
 from .codec import ensure_fits
 from .documents import DispatchState, ErrorEntry, Lease, TaskExecution, is_document_id
 from .transitions import CancelOutcome
@@ -59,6 +59,11 @@ class Page:
 Step = Callable[[TaskExecution, datetime], TaskExecution]
 
 
+#: Seconds ``create`` keeps trying while Firestore is unreachable or slow (enqueue()
+#: uses its backend's shorter ``enqueue_timeout``).
+DEFAULT_CREATE_TIMEOUT = 60.0
+
+
 def new_execution_id() -> str:
     """A random, URL-safe id (also a valid Cloud Tasks task id)."""
     return secrets.token_hex(16)
@@ -73,7 +78,10 @@ class ExecutionStore:
 
     def __init__(self, settings: StoreSettings) -> None:
         self.settings = settings
-        self.clock = ServerClock()
+        # Learns Firestore's time before its first decision (see ServerClock).
+        self.clock = ServerClock(
+            source=lambda: read_server_time(self.client, settings.executions_collection)
+        )
 
     @property
     def client(self) -> firestore.Client:
@@ -95,14 +103,20 @@ class ExecutionStore:
 
     # -- single documents ------------------------------------------------------------
 
-    def create(self, execution: TaskExecution) -> TaskExecution:
-        """Write a new execution (one write); raise PayloadTooLarge before writing."""
+    def create(
+        self, execution: TaskExecution, *, timeout: float = DEFAULT_CREATE_TIMEOUT
+    ) -> TaskExecution:
+        """Write a new execution (one write); raise PayloadTooLarge before writing, and
+        StoreUnavailable if Firestore does not take it within ``timeout`` seconds."""
         ref = self._ref(execution.id)
         data = execution.to_document()
         ensure_fits(ref.path, data, what="The task's arguments")
-        result = ref.create(data)
-        self.clock.observe(result.update_time)
-        return execution.evolve(update_time=result.update_time)
+        update_time = create_document(
+            ref, data, timeout=timeout, subject="the task", verb="enqueued"
+        )
+        if update_time is not None:
+            self.clock.observe(update_time)
+        return execution.evolve(update_time=update_time)
 
     def get(self, execution_id: str) -> TaskExecution:
         """Read one execution; raise ExecutionNotFound."""

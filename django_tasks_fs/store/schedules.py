@@ -15,7 +15,7 @@ from google.api_core.exceptions import AlreadyExists, Conflict, FailedPreconditi
 from google.cloud import firestore
 
 from ..exceptions import ScheduleNotFound
-from .client import ServerClock, StoreSettings, get_client
+from .client import ServerClock, StoreSettings, get_client, read_server_time
 from .codec import ensure_fits
 from .documents import ScheduledTask, TaskExecution, is_document_id
 from .executions import MAX_CAS_ATTEMPTS, ContentionError
@@ -44,7 +44,9 @@ class ScheduleStore:
 
     def __init__(self, settings: StoreSettings) -> None:
         self.settings = settings
-        self.clock = ServerClock()
+        self.clock = ServerClock(
+            source=lambda: read_server_time(self.client, settings.schedules_collection)
+        )
 
     @property
     def client(self) -> firestore.Client:

@@ -165,6 +165,10 @@ def claim(
         lease_owner=owner,
         lease_expires_at=now + lease_duration,
         heartbeat_at=now,
+        # A delivery proves the dispatch went through (its answer may have been lost).
+        dispatch_state=DispatchState.DISPATCHED
+        if execution.dispatch_state == DispatchState.PENDING
+        else execution.dispatch_state,
     )
 
 

@@ -37,8 +37,31 @@ from tests.conftest import REPO_ROOT
             "--task-seconds",
             "2.5",
         ],
+        [
+            "--scenario",
+            "firestore-outage",
+            "--executions",
+            "40",
+            "--outage-seconds",
+            "5",
+            "--enqueue-timeout",
+            "2",
+            "--slow-seconds",
+            "3",
+            "--freeze-seconds",
+            "3",
+        ],
+        ["--scenario", "clock-skew", "--executions", "30", "--skew-kills", "2"],
     ],
-    ids=["duplicates", "api-faults", "worker-crash", "run-jobs-crash", "load-slow-tasks"],
+    ids=[
+        "duplicates",
+        "api-faults",
+        "worker-crash",
+        "run-jobs-crash",
+        "load-slow-tasks",
+        "firestore-outage",
+        "clock-skew",
+    ],
 )
 def test_nothing_lost_or_duplicated(arguments: list[str]) -> None:
     run = subprocess.run(
@@ -55,5 +78,11 @@ def test_nothing_lost_or_duplicated(arguments: list[str]) -> None:
     assert result.get("stuck_running_or_ready", 0) == 0
     assert result.get("job_runs_started_twice", 0) == 0  # a resend never starts a second run
     assert result.get("taken_over", 0) == 0  # heartbeats kept every lease of a live body
-    if "bodies_run" in result:  # no crash in the scenario: exactly one body each
-        assert result["bodies_run"] == result["executions"]
+    assert result.get("half_done_enqueues", 0) == 0  # "not enqueued" yet written, or not run once
+    assert result.get("unclear_enqueue_errors", 0) == 0  # enqueue failed with StoreUnavailable
+    if "bodies_run" in result:  # exactly one body each, plus one per body cut short
+        # (killed, or stopped on a lost lease) or whose result was lost with its process
+        extra = sum(
+            result.get(key, 0) for key in ("bodies_killed", "bodies_interrupted", "completed_twice")
+        )
+        assert result["bodies_run"] == result["executions"] + extra

@@ -186,10 +186,31 @@ def test_a_repeated_dispatch_is_deduplicated(
     result = tasks.record.using(backend="cloud").enqueue(str(log), "once")
     gcloud.faults.clear()
     assert cloud.executions.get(result.id).dispatch_state == DispatchState.PENDING
-    sweep(cloud, grace=timedelta(0))  # ALREADY_EXISTS counts as dispatched
+    # ALREADY_EXISTS counts as dispatched; or the delivery came first and said so.
+    sweep(cloud, grace=timedelta(0))
     assert cloud.executions.get(result.id).dispatch_state == DispatchState.DISPATCHED
     wait_until(lambda: finished(result), timeout=30)
     assert lines(log) == ["once"]
+
+
+def test_a_finished_execution_left_pending_is_settled_by_the_sweeper(
+    cloud_project: str, tmp_path: Path
+) -> None:
+    # Delivered and done, but the answer to the send was lost before it was recorded.
+    cloud: Any = task_backends["cloud"]
+    done = _stranded(
+        cloud,
+        tmp_path / "ran.txt",
+        "x",
+        status=TaskResultStatus.SUCCESSFUL,
+        dispatch_state=DispatchState.PENDING,
+    )
+    assert sweep(cloud, grace=timedelta(0)) == SweepReport(dispatched=0, redispatched=0)
+    assert cloud.executions.get(done.id).dispatch_state == DispatchState.DISPATCHED
+    assert (
+        cloud.executions.pending_dispatch(backend="cloud", older_than=cloud.executions.clock.now())
+        == []
+    )
 
 
 def test_cloud_scheduler_sync_and_a_cron_slot(

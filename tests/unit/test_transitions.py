@@ -245,3 +245,10 @@ def test_ready_is_redispatched_only_when_stale() -> None:
 )
 def test_never_redispatched(state: dict[str, object]) -> None:
     assert not needs(dispatched(**state), NOW + timedelta(days=1))
+
+
+def test_a_delivery_proves_the_dispatch() -> None:
+    pending = execution(dispatch_state=DispatchState.PENDING)
+    assert claimed(pending).dispatch_state == DispatchState.DISPATCHED
+    local = execution(dispatch_state=DispatchState.LOCAL)
+    assert claimed(local).dispatch_state == DispatchState.LOCAL
