@@ -169,3 +169,14 @@ def start_django(project: str, *args: str, **popen: Any) -> Any:
         cwd=REPO_ROOT,
         **popen,
     )
+
+
+@pytest.fixture
+def proxy(firestore_emulator: FirestoreEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Every Firestore client of the test goes through an emulator.faultproxy.FaultProxy
+    (new clients: they are cached per FIRESTORE_EMULATOR_HOST), to cut or slow it."""
+    from emulator.faultproxy import FaultProxy
+
+    with FaultProxy(firestore_emulator.host) as fault_proxy:
+        monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", fault_proxy.host)
+        yield fault_proxy

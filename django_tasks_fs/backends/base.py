@@ -14,7 +14,6 @@ from django.tasks import TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.exceptions import InvalidTask
 from django.tasks.signals import task_enqueued
-from django.utils import timezone
 
 from ..exceptions import ExecutionNotFound
 from ..execution.attempt import default_retry_delay
@@ -130,12 +129,12 @@ class FirestoreBackend(BaseTaskBackend):
         self, task: Any, args: Iterable[Any], kwargs: dict[str, Any], **extra: Any
     ) -> TaskExecution:
         """The document for a new execution of ``task`` (not yet written)."""
-        now = timezone.now()
         timeout = getattr(task, "timeout", None)
         args = list(args)
         # Refuse non-JSON values before anything is written (also done by the store).
         encode_json(args, where="args")
         encode_json(kwargs, where="kwargs")
+        now = self.executions.clock.now()  # Firestore's time: leases and polls use it too
         return TaskExecution(
             id=new_execution_id(),
             task_path=task.module_path,

@@ -129,10 +129,25 @@ class GoogleCloudBackend(FirestoreBackend):
                 execution.id,
                 exc_info=True,
             )
-            return self.executions.set_dispatch(
-                execution.id, DispatchState.PENDING, error=f"{type(exc).__name__}: {exc}"[:2000]
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            return self._record_dispatch(execution, DispatchState.PENDING, error=error)
+        return self._record_dispatch(execution, DispatchState.DISPATCHED, **names)
+
+    def _record_dispatch(
+        self, execution: TaskExecution, state: DispatchState, **fields: str
+    ) -> TaskExecution:
+        """Record the outcome; if Firestore fails now, leave it PENDING (the delivery or
+        the sweeper settles it) rather than fail an enqueue whose task was sent."""
+        try:
+            return self.executions.set_dispatch(execution.id, state, **fields)
+        except Exception:
+            logger.warning(
+                "could not record the dispatch (%s) execution_id=%s",
+                state,
+                execution.id,
+                exc_info=True,
             )
-        return self.executions.set_dispatch(execution.id, DispatchState.DISPATCHED, **names)
+            return execution
 
     # -- Cloud Scheduler -----------------------------------------------------------------
 

@@ -18,6 +18,10 @@ from ..store import ExecutionStore, Lease
 
 logger = logging.getLogger(__name__)
 
+#: A running attempt gives its lease up this long (seconds; at most a tenth of the
+#: lease) before it could expire unrenewed, so the next owner never meets it running.
+STOP_MARGIN = 1.0
+
 
 class Heartbeat:
     """Renew ``lease`` every ``interval`` seconds while the attempt runs.
@@ -47,7 +51,12 @@ class Heartbeat:
         self._stopped = False
         self._stop_called = False
         self._next = time.monotonic() + interval
-        self._last_success = time.monotonic()
+        # When the lease may expire, on this process's monotonic clock: the server's
+        # expiry is the renewal's commit time + duration, never before its send time.
+        expires_at = lease.execution.lease_expires_at
+        left = (expires_at - store.clock.now()).total_seconds() if expires_at else 0.0
+        self._expiry = time.monotonic() + min(max(left, 0.0), duration.total_seconds())
+        self._margin = min(STOP_MARGIN, duration.total_seconds() / 10)
 
     @property
     def lease(self) -> Lease:
@@ -81,32 +90,40 @@ class Heartbeat:
         with self._beat:
             if self._stopped:
                 return False
-            self._next = time.monotonic() + self.interval
+            sent = time.monotonic()
+            self._next = sent + self.interval
+            left = self._expiry - self._margin - sent
+            if left <= 0:
+                return self._give_up()
             try:
-                renewed = self.store.renew(self._lease, lease_duration=self.duration)
+                # Bounded: a renewal stuck in a half-dead connection must not outlive
+                # the lease while another worker takes the execution over.
+                renewed = self.store.renew(self._lease, lease_duration=self.duration, timeout=left)
             except LeaseLost:
                 logger.warning("lease lost execution_id=%s", self._lease.execution_id)
                 return self._lose()
             except Exception:
-                # Firestore unreachable: keep trying until the lease would have expired.
-                if time.monotonic() - self._last_success > self.duration.total_seconds():
-                    logger.exception(
-                        "heartbeat failing past the lease execution_id=%s", self._lease.execution_id
-                    )
-                    return self._lose()
+                if time.monotonic() >= self._expiry - self._margin:
+                    return self._give_up()
                 logger.warning(
                     "heartbeat failed, retrying execution_id=%s",
                     self._lease.execution_id,
                     exc_info=True,
                 )
+                self._next = min(self._next, self._expiry - self._margin)
                 return True
-            self._last_success = time.monotonic()
+            self._expiry = sent + self.duration.total_seconds()
             self._lease = renewed
         if renewed.cancel_requested:
             self.cancelled.set()
             if renewed.force_cancel:
                 self._stop_needed()
         return True
+
+    def _give_up(self) -> bool:
+        """The lease is (about to be) gone without a renewal: stop before a new owner starts."""
+        logger.error("heartbeat failing past the lease execution_id=%s", self._lease.execution_id)
+        return self._lose()
 
     def _lose(self) -> bool:
         self.lost.set()

@@ -131,14 +131,21 @@ class ExecutionStore:
             self._ref(execution.id).path, execution.to_document(), what="The task's return value"
         )
 
-    def _read(self, ref: firestore.DocumentReference) -> tuple[TaskExecution, datetime]:
-        snapshot = ref.get()
+    def _read(
+        self, ref: firestore.DocumentReference, *, timeout: float | None = None
+    ) -> tuple[TaskExecution, datetime]:
+        snapshot = ref.get(**_bounded(timeout))
         if not snapshot.exists:
             raise ExecutionNotFound(f"No task execution with id {ref.id!r}.")
         return self._from_snapshot(snapshot), self.clock.observe(snapshot.read_time)
 
     def _write(
-        self, ref: firestore.DocumentReference, before: TaskExecution, after: TaskExecution
+        self,
+        ref: firestore.DocumentReference,
+        before: TaskExecution,
+        after: TaskExecution,
+        *,
+        timeout: float | None = None,
     ) -> TaskExecution:
         old, new = before.to_document(), after.to_document()
         changes = {key: value for key, value in new.items() if old.get(key) != value}
@@ -149,30 +156,36 @@ class ExecutionStore:
         assert before.update_time is not None
         option = self.client.write_option(last_update_time=before.update_time)
         try:
-            result = ref.update(changes, option=option)
+            result = ref.update(changes, option=option, **_bounded(timeout))
         except NotFound:
             raise ExecutionNotFound(f"No task execution with id {ref.id!r}.") from None
         self.clock.observe(result.update_time)
         return after.evolve(update_time=result.update_time)
 
     def _compare_and_set(
-        self, execution_id: str, step: Step, *, known: TaskExecution | None = None
+        self,
+        execution_id: str,
+        step: Step,
+        *,
+        known: TaskExecution | None = None,
+        timeout: float | None = None,
     ) -> TaskExecution:
         """Apply ``step`` to the current version and write it only if nobody wrote since.
 
         ``known`` (a version already read, with its update time) saves the first read.
         ``step`` may raise to refuse; it is called again after every lost race.
+        ``timeout`` bounds each request (no client retries): the caller retries.
         """
         ref = self._ref(execution_id)
         current = known if known is not None and known.update_time is not None else None
         for conflicts in range(MAX_CAS_ATTEMPTS):
             if current is None:
-                current, now = self._read(ref)
+                current, now = self._read(ref, timeout=timeout)
             else:
                 now = self.clock.now()
             after = step(current, now)
             try:
-                return self._write(ref, current, after)
+                return self._write(ref, current, after, timeout=timeout)
             except FailedPrecondition:
                 current = None
                 # Jittered backoff so two writers that keep colliding drift apart.
@@ -355,17 +368,28 @@ class ExecutionStore:
                 results.append(exc)
         return results
 
-    def write_as_owner(self, lease: Lease, step: Step) -> TaskExecution:
+    def write_as_owner(
+        self, lease: Lease, step: Step, *, timeout: float | None = None
+    ) -> TaskExecution:
         """Write as the lease holder: one conditional write, or LeaseLost."""
-        return self._compare_and_set(lease.execution_id, step, known=lease.execution)
+        return self._compare_and_set(
+            lease.execution_id, step, known=lease.execution, timeout=timeout
+        )
 
-    def renew(self, lease: Lease, *, lease_duration: timedelta) -> Lease:
-        """Extend the lease (heartbeat); the new Lease reports any cancel request."""
+    def renew(
+        self, lease: Lease, *, lease_duration: timedelta, timeout: float | None = None
+    ) -> Lease:
+        """Extend the lease (heartbeat); the new Lease reports any cancel request.
+
+        ``timeout``: give up after that many seconds (no retries inside): a renewal
+        that answers after the lease ran out is worth nothing to the heartbeat.
+        """
         written = self.write_as_owner(
             lease,
             lambda current, now: transitions.renew(
                 current, owner=lease.owner, now=now, lease_duration=lease_duration
             ),
+            timeout=timeout,
         )
         return Lease(owner=lease.owner, execution=written)
 
@@ -556,3 +580,8 @@ class ExecutionStore:
         refs = [self._ref(i) for i in execution_ids]
         snapshots = self.client.get_all(refs)
         return [self._from_snapshot(s) for s in snapshots if s.exists]
+
+
+def _bounded(timeout: float | None) -> dict[str, Any]:
+    """Request options: the client's default retries, or one try within ``timeout``."""
+    return {} if timeout is None else {"retry": None, "timeout": timeout}

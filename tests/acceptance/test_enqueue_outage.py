@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,20 +16,8 @@ from google.api_core.exceptions import DeadlineExceeded, ServiceUnavailable
 
 from django_tasks_fs.exceptions import ExecutionNotFound, StoreUnavailable
 from emulator.faultproxy import FaultProxy
-from emulator.firestore import FirestoreEmulator
 from tests import tasks
 from tests.conftest import wait_until
-
-
-@pytest.fixture
-def proxy(
-    firestore_emulator: FirestoreEmulator, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[FaultProxy]:
-    """Every Firestore client of the test goes through a fault proxy (new clients:
-    they are cached per FIRESTORE_EMULATOR_HOST)."""
-    with FaultProxy(firestore_emulator.host) as fault_proxy:
-        monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", fault_proxy.host)
-        yield fault_proxy
 
 
 @pytest.fixture
