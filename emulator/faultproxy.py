@@ -26,8 +26,9 @@ import threading
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Self, TypeVar
+
+from django_tasks_fs.testing.emulator import Service
 
 T = TypeVar("T")
 
@@ -69,7 +70,7 @@ class _Link:
             task.cancel()
 
 
-class FaultProxy:
+class FaultProxy(Service):
     """Forward ``127.0.0.1:port`` to ``upstream`` (``host:port``), with injectable faults."""
 
     def __init__(self, upstream: str, *, port: int = 0) -> None:
@@ -113,17 +114,6 @@ class FaultProxy:
             self._thread.join(timeout=10)
         loop.close()
         self._loop = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- faults ----------------------------------------------------------------------
 

@@ -93,8 +93,30 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class Service:
+    """Something started in the background and stopped after use:
+    ``with Service() as running: ...`` calls ``start()``, then ``stop()``."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
 @dataclass
-class FirestoreEmulator:
+class FirestoreEmulator(Service):
     """One running emulator process on 127.0.0.1; use as a context manager."""
 
     port: int = 0
@@ -187,17 +209,6 @@ class FirestoreEmulator:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

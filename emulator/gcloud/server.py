@@ -13,10 +13,11 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent import futures
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import grpc
+
+from django_tasks_fs.testing.emulator import Service
 
 from .admin_http import CERTS_PATH, AdminServer
 from .faults import FaultInjector
@@ -39,7 +40,7 @@ DEFAULT_TASK_DEDUP_WINDOW = 3600.0
 RPC_WORKERS = 32
 
 
-class GoogleCloudEmulator:
+class GoogleCloudEmulator(Service):
     """The emulated Google Cloud APIs, with their background delivery threads.
 
     Parameters:
@@ -165,14 +166,3 @@ class GoogleCloudEmulator:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
