@@ -15,16 +15,27 @@ from django_tasks_fs.scheduling.local import RESTART_WINDOW, LocalCron
 from django_tasks_fs.store import ExecutionFilter
 from tests import tasks
 
-T0 = datetime(2026, 11, 24, 10, 0, 30, tzinfo=UTC)  # 30 s past a 5-minute slot
+# A fixed instant, 30 s past a 5-minute slot. Every schedule these tests fire is
+# backdated to before it (``created_before``): schedule_task() stamps created_at with
+# Firestore's real time, and no slot before a schedule existed ever fires.
+T0 = datetime(2026, 11, 24, 10, 0, 30, tzinfo=UTC)
 
 
 def count(backend: Any) -> int:
     return int(backend.executions.count(ExecutionFilter(task_path="tests.tasks.echo")))
 
 
+def created_before(backend: Any, name: str, instant: datetime) -> Any:
+    """Backdate schedule ``name`` to a day before ``instant``, the fixed time the test ticks at."""
+    return backend.schedules.update(
+        name, lambda s: s.evolve(created_at=instant - timedelta(days=1))
+    )
+
+
 @pytest.fixture
 def every_five(backend: Any) -> Any:
-    return schedule_task(tasks.echo, "*/5 * * * *", name="every-5", args=["tick"], kwargs={"n": 1})
+    schedule_task(tasks.echo, "*/5 * * * *", name="every-5", args=["tick"], kwargs={"n": 1})
+    return created_before(backend, "every-5", T0)
 
 
 def test_schedule_task_stores_and_updates(backend: Any) -> None:
@@ -139,6 +150,7 @@ def test_missed_slots_are_skipped_unless_catch_up(backend: Any, every_five: Any)
 def test_time_zone_is_honoured(backend: Any) -> None:
     schedule_task(tasks.echo, "0 9 * * *", name="every-5", time_zone="Europe/Paris")
     start = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+    created_before(backend, "every-5", start)
     cron = LocalCron([backend], started=start, catch_up=False)
     cron.tick(datetime(2026, 11, 24, 7, 59, tzinfo=UTC))
     assert count(backend) == 0
@@ -148,6 +160,7 @@ def test_time_zone_is_honoured(backend: Any) -> None:
 
 def test_disabled_schedules_do_not_fire(backend: Any) -> None:
     schedule_task(tasks.echo, "*/5 * * * *", name="every-5", enabled=False)
+    created_before(backend, "every-5", T0)
     LocalCron([backend], started=T0, catch_up=True).tick(T0 + timedelta(minutes=30))
     assert count(backend) == 0
 
