@@ -24,6 +24,10 @@ from django_tasks_fs.store import (
 )
 from emulator.firestore import EmulatorNotFound, FirestoreEmulator
 
+#: Infrastructure markers (skip with an install hint, fail under CI=true); pytester for
+#: the tests of that behaviour.
+pytest_plugins = ["tests.markers", "pytester"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     from tests import index_recorder

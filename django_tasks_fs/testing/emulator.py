@@ -87,6 +87,14 @@ def find_emulator_jar() -> Path:
     raise EmulatorNotFound(INSTALL_HINT)
 
 
+def find_java() -> str:
+    """Return the Java executable (``$JAVA``, else ``java`` on PATH), or raise EmulatorNotFound."""
+    java = os.environ.get("JAVA") or shutil.which("java")
+    if java is None:
+        raise EmulatorNotFound(f"Java was not found on PATH.\n{INSTALL_HINT}")
+    return java
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -133,9 +141,7 @@ class FirestoreEmulator(Service):
     def start(self) -> Self:
         """Start the emulator and wait until it answers HTTP requests."""
         jar = find_emulator_jar()
-        java = os.environ.get("JAVA") or shutil.which("java")
-        if java is None:
-            raise EmulatorNotFound(f"Java was not found on PATH.\n{INSTALL_HINT}")
+        java = find_java()
         if not self.port:
             self.port = _free_port()
         if self.log_path is None:

@@ -6,7 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO_ROOT
+
+#: The benchmark starts the Firestore emulator itself (not through the fixture).
+pytestmark = [pytest.mark.slow, pytest.mark.firestore]
 
 
 def test_drain_benchmark_smoke(tmp_path: Path) -> None:

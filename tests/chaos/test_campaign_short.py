@@ -10,57 +10,75 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
+#: Every scenario starts the Firestore emulator itself (not through the fixture).
+pytestmark = [pytest.mark.slow, pytest.mark.firestore]
+
 
 @pytest.mark.parametrize(
     "arguments",
     [
-        [
-            "--scenario",
-            "duplicates",
-            "--executions",
-            "20",
-            "--deliveries",
-            "10",
-            "--concurrency",
-            "20",
-        ],
-        ["--scenario", "api-faults", "--executions", "30"],
-        ["--scenario", "worker-crash", "--executions", "60", "--kills", "2"],
-        ["--scenario", "run-jobs-crash", "--executions", "15", "--in-flight", "5"],
-        [
-            "--scenario",
-            "load",
-            "--executions",
-            "60",
-            "--concurrency",
-            "30",
-            "--task-seconds",
-            "2.5",
-        ],
-        [
-            "--scenario",
-            "firestore-outage",
-            "--executions",
-            "40",
-            "--outage-seconds",
-            "5",
-            "--enqueue-timeout",
-            "2",
-            "--slow-seconds",
-            "3",
-            "--freeze-seconds",
-            "3",
-        ],
-        ["--scenario", "clock-skew", "--executions", "30", "--skew-kills", "2"],
-    ],
-    ids=[
-        "duplicates",
-        "api-faults",
-        "worker-crash",
-        "run-jobs-crash",
-        "load-slow-tasks",
-        "firestore-outage",
-        "clock-skew",
+        pytest.param(
+            [
+                "--scenario",
+                "duplicates",
+                "--executions",
+                "20",
+                "--deliveries",
+                "10",
+                "--concurrency",
+                "20",
+            ],
+            id="duplicates",
+        ),
+        pytest.param(
+            ["--scenario", "api-faults", "--executions", "30"],
+            id="api-faults",
+            marks=pytest.mark.gcloud,
+        ),
+        pytest.param(
+            ["--scenario", "worker-crash", "--executions", "60", "--kills", "2"],
+            id="worker-crash",
+        ),
+        pytest.param(
+            ["--scenario", "run-jobs-crash", "--executions", "15", "--in-flight", "5"],
+            id="run-jobs-crash",
+            marks=pytest.mark.gcloud,
+        ),
+        pytest.param(
+            [
+                "--scenario",
+                "load",
+                "--executions",
+                "60",
+                "--concurrency",
+                "30",
+                "--task-seconds",
+                "2.5",
+            ],
+            id="load-slow-tasks",
+        ),
+        pytest.param(
+            [
+                "--scenario",
+                "firestore-outage",
+                "--executions",
+                "40",
+                "--outage-seconds",
+                "5",
+                "--enqueue-timeout",
+                "2",
+                "--slow-seconds",
+                "3",
+                "--freeze-seconds",
+                "3",
+            ],
+            id="firestore-outage",
+        ),
+        pytest.param(
+            ["--scenario", "clock-skew", "--executions", "30", "--skew-kills", "2"],
+            id="clock-skew",
+            marks=pytest.mark.faketime,
+        ),
     ],
 )
 def test_nothing_lost_or_duplicated(arguments: list[str]) -> None:

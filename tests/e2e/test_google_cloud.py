@@ -213,6 +213,7 @@ def test_a_finished_execution_left_pending_is_settled_by_the_sweeper(
     )
 
 
+@pytest.mark.slow  # waits for the next whole minute
 def test_cloud_scheduler_sync_and_a_cron_slot(
     cloud_project: str, gcloud: GoogleCloudEmulator
 ) -> None:
@@ -239,7 +240,7 @@ def test_cloud_scheduler_sync_and_a_cron_slot(
 
     # The emulator fires the next minute's slot to schedule/, which enqueues it once.
     cloud: Any = task_backends["cloud"]
-    wait_until(lambda: cloud.schedules.get("minutely").last_execution_id is not None, timeout=75)
+    wait_until(lambda: cloud.schedules.get("minutely").last_execution_id is not None, timeout=120)
     fired = cloud.executions.get(cloud.schedules.get("minutely").last_execution_id)
     assert fired.scheduled_task == "minutely"
     wait_until(
