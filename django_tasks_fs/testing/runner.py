@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.tasks import TaskResult, task_backends
@@ -12,6 +13,8 @@ from ..results import to_task_result
 
 #: A run_all() that keeps finding work after this many attempts is probably looping.
 MAX_ATTEMPTS_PER_RUN = 10_000
+#: Retries due within this long are run at once by run_all() (a year: any backoff).
+RETRY_HORIZON = timedelta(days=366)
 
 
 class TaskRunner:
@@ -64,7 +67,7 @@ class TaskRunner:
         waiting = []
         for backend in self._backends(alias):
             store = backend.executions
-            far = store.clock.now().replace(year=store.clock.now().year + 1)
+            far = store.clock.now() + RETRY_HORIZON
             for execution in store.ready(backend=backend.alias, limit=50, now=far):
                 if execution.attempts > 0:  # a retry, not a task deferred on purpose
                     due = store._compare_and_set(

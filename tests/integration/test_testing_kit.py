@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +32,21 @@ def test_run_all_runs_everything_including_retries(task_runner: TaskRunner) -> N
     assert results[broken.id].status == TaskResultStatus.FAILED
     assert results[broken.id].attempts == 3
     assert task_runner.run_all() == []  # nothing left
+
+
+def test_run_all_runs_waiting_retries_on_a_leap_day(
+    task_runner: TaskRunner, monkeypatch: Any
+) -> None:
+    """The retry horizon is a duration, not "the same day next year" (29 Feb has none)."""
+    clock = task_backends["default"].executions.clock  # type: ignore[attr-defined]
+    real_now, start = clock.now, clock.now()
+    leap_day = datetime(2028, 2, 29, 12, 0, tzinfo=UTC)
+    monkeypatch.setattr(clock, "now", lambda: leap_day + (real_now() - start))
+    flaky = tasks.flaky.enqueue(fail_times=1)
+    task_runner.run(flaky)  # the first attempt fails; the retry waits for its backoff
+    [result] = task_runner.run_all()
+    assert result.id == flaky.id
+    assert result.return_value == 2
 
 
 def test_run_one(task_runner: TaskRunner) -> None:
