@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import hypothesis
 import pytest
 
 from django_tasks_fs.store import (
@@ -27,6 +28,12 @@ from emulator.firestore import EmulatorNotFound, FirestoreEmulator
 #: Infrastructure markers (skip with an install hint, fail under CI=true); pytester for
 #: the tests of that behaviour.
 pytest_plugins = ["tests.markers", "pytester"]
+
+# Property tests have no per-example deadline: a loaded machine must not fail them.
+hypothesis.settings.register_profile(
+    "suite", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("suite")
 
 
 def pytest_configure(config: pytest.Config) -> None:

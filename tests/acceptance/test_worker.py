@@ -80,7 +80,7 @@ def test_kill_9_mid_task_then_the_task_completes_once_after_the_lease_expires(
     tasks_project: str, tmp_path: Path
 ) -> None:
     log = tmp_path / "ran.txt"
-    result = tasks.record_and_sleep.enqueue(str(log), "job", 1.5)
+    result = tasks.record_and_sleep.enqueue(str(log), "job", 3.0)  # killed well within
     first = background_worker(tasks_project)
     wait_until(lambda: "start job" in lines(log), timeout=60)
     os.killpg(first.pid, signal.SIGKILL)

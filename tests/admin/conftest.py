@@ -78,7 +78,7 @@ def add_execution(tasks_project: str) -> Callable[..., TaskExecution]:
 
 
 def running(**overrides: Any) -> dict[str, Any]:
-    """Fields of a RUNNING execution whose lease is held for another minute."""
+    """Fields of a RUNNING execution whose lease is held for another hour."""
     from django.utils import timezone
 
     now = timezone.now()
@@ -89,7 +89,7 @@ def running(**overrides: Any) -> dict[str, Any]:
         "attempts": 1,
         "worker_ids": ["worker-1"],
         "lease_owner": "worker-1:abc",
-        "lease_expires_at": now + timedelta(minutes=1),
+        "lease_expires_at": now + timedelta(hours=1),
         "heartbeat_at": now,
         **overrides,
     }

@@ -35,6 +35,8 @@ if mode == "fail":
 if mode in ("hang", "stubborn"):
     time.sleep(60)
 """
+#: A task timeout that leaves the container ample time to start and log before SIGTERM.
+STARTUP = timedelta(seconds=1.5)
 Completion = run_v2.ExecutionReference.CompletionStatus
 ConditionState = run_v2.Condition.State
 
@@ -209,7 +211,7 @@ def test_timeout_terminates_and_retries_the_task(
 ) -> None:
     out = tmp_path / "events.jsonl"
 
-    name = run(jobs, job, "hang", out, timeout=timedelta(seconds=0.3))
+    name = run(jobs, job, "hang", out, timeout=STARTUP)
     execution = finished(executions, name)
 
     assert [e["event"] for e in events(out)] == ["start", "SIGTERM"] * 3
@@ -222,7 +224,7 @@ def test_sigkill_follows_sigterm_after_the_grace(
 ) -> None:
     out = tmp_path / "events.jsonl"
     container = {"command": [sys.executable, "-c", SCRIPT], "args": ["stubborn", str(out)]}
-    template = {"containers": [container], "max_retries": 0, "timeout": timedelta(seconds=0.3)}
+    template = {"containers": [container], "max_retries": 0, "timeout": STARTUP}
     operation = jobs.create_job(
         parent=location, job_id="stubborn", job={"template": {"template": template}}
     )

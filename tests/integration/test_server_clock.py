@@ -20,7 +20,10 @@ from django_tasks_fs.store import client as store_client
 from django_tasks_fs.store.client import ServerClock
 from tests.conftest import ExecutionFactory
 
-LEASE = timedelta(seconds=2)
+#: Long enough that no pause of a slow machine expires it during a test; the skews are
+#: twice as long, so a decision taken on this machine's clock would be wrong.
+LEASE = timedelta(seconds=60)
+SKEW = 2 * LEASE.total_seconds()
 
 
 def skew_this_process(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
@@ -45,7 +48,7 @@ def test_a_fast_clock_does_not_take_a_live_lease_on_its_first_claim(
 ) -> None:
     alive = executions.claim(make_execution().id, worker_id="alive", lease_duration=LEASE)
     known = executions.get(alive.execution_id)
-    skew_this_process(monkeypatch, +4.0)  # the live lease looks expired on this clock
+    skew_this_process(monkeypatch, +SKEW)  # the live lease looks expired on this clock
     store = fresh_store(tasks_project)
     taken = store.claim_many([known], worker_id="fast", lease_duration=LEASE, backend="default")
     assert taken == []
@@ -59,12 +62,12 @@ def test_a_slow_clock_writes_leases_that_last_their_whole_duration(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     known = make_execution()
-    skew_this_process(monkeypatch, -4.0)  # a lease from this clock would be born expired
+    skew_this_process(monkeypatch, -SKEW)  # a lease from this clock would be born expired
     store = fresh_store(tasks_project)
     (lease,) = store.claim_many([known], worker_id="slow", lease_duration=LEASE, backend="default")
     monkeypatch.undo()
     assert lease.expires_at is not None
-    assert lease.expires_at - executions.clock.now() > timedelta(seconds=1.5)
+    assert lease.expires_at - executions.clock.now() > LEASE / 2
 
 
 def test_a_clock_without_firestore_falls_back_to_the_machine_and_asks_again_later(

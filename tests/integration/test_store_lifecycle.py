@@ -69,7 +69,7 @@ def test_retryable_failure_goes_back_to_ready_then_fails_when_exhausted(
 ) -> None:
     execution = make_execution(max_attempts=2)
     lease = executions.claim(execution.id, worker_id="w1", lease_duration=LEASE)
-    retry_at = executions.clock.now() + timedelta(seconds=0.2)
+    retry_at = executions.clock.now() + timedelta(seconds=2)  # fail + claim well within it
     after = executions.fail(lease, ERROR, retryable=True, retry_at=retry_at)
     assert after.status == TaskResultStatus.READY
     assert after.run_after == retry_at

@@ -21,8 +21,12 @@ from tests.integration.test_endpoints import ISSUER_CASES, post, stored
 from .conftest import OTHER_ACCOUNT, OTHER_AUDIENCE, Callers, snapshot
 
 ENDPOINTS = ["execute", "schedule", "sweep"]
-NOW = int(time.time())
 DEEP = "[" * 3000 + "]" * 3000
+
+
+def now() -> int:
+    """This instant, when the token is made (not when the module was imported)."""
+    return int(time.time())
 
 
 def hour_ago() -> datetime:
@@ -52,10 +56,10 @@ HOSTILE: list[tuple[str, Callable[[TokenIssuer, TokenIssuer], str | None]]] = [
     ("issuer missing", lambda i, o: f"Bearer {tokens.sign(i, iss=None)}"),
     (
         "issued in the future",
-        lambda i, o: f"Bearer {tokens.sign(i, iat=NOW + 3600, exp=NOW + 7200)}",
+        lambda i, o: f"Bearer {tokens.sign(i, iat=now() + 3600, exp=now() + 7200)}",
     ),
     ("no expiry", lambda i, o: f"Bearer {tokens.sign(i, exp=None)}"),
-    ("expiry as a string", lambda i, o: f"Bearer {tokens.sign(i, exp=str(NOW + 3600))}"),
+    ("expiry as a string", lambda i, o: f"Bearer {tokens.sign(i, exp=str(now() + 3600))}"),
     ("email of the other caller", lambda i, o: f"Bearer {tokens.sign(i, email=OTHER_ACCOUNT)}"),
     ("email_verified as a string", lambda i, o: f"Bearer {tokens.sign(i, email_verified='true')}"),
     ("signature stripped", lambda i, o: "Bearer " + tokens.sign(i).rsplit(".", 1)[0] + "."),
