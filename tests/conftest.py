@@ -24,6 +24,7 @@ from django_tasks_fs.store import (
     new_execution_id,
 )
 from emulator.firestore import EmulatorNotFound, FirestoreEmulator
+from tests.factories import REPO_ROOT, python_path
 
 #: Infrastructure markers (skip with an install hint, fail under CI=true); pytester for
 #: the tests of that behaviour.
@@ -137,9 +138,6 @@ def aware(dt: datetime) -> datetime:
     return dt
 
 
-REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
-
-
 @pytest.fixture
 def tasks_project(project_id: str, settings: Any) -> str:
     """Point every TASKS backend at this test's emulator project."""
@@ -163,7 +161,7 @@ def subprocess_env(project: str, **extra: str) -> dict[str, str]:
     env.update(
         DJANGO_SETTINGS_MODULE="tests.settings",
         TEST_FIRESTORE_PROJECT=project,
-        PYTHONPATH=str(REPO_ROOT),
+        PYTHONPATH=python_path(),
         **extra,
     )
     return env

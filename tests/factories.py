@@ -10,8 +10,16 @@ from typing import Any
 from django_tasks_fs.gcp.clients import jobs_client, tasks_client
 from django_tasks_fs.store import ExecutionStore, TaskExecution, new_execution_id
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCATION = "us-central1"
 JOB = "e2e-job"  #: the cloudjobs backend's queue (tests/settings.py)
+
+
+def python_path(*folders: Path) -> str:
+    """PYTHONPATH for a subprocess: ``folders`` (default: the checkout), then what ours
+    already holds (the shifted-clock run puts its libfaketime workaround there)."""
+    inherited = os.environ.get("PYTHONPATH", "")
+    return os.pathsep.join([str(f) for f in folders or (REPO_ROOT,)] + [inherited])
 
 
 def write_execution(
@@ -57,7 +65,7 @@ def create_job(gcloud: Any, project: str, *, max_retries: int) -> None:
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "TEST_FIRESTORE_PROJECT": project,
         "FIRESTORE_EMULATOR_HOST": os.environ["FIRESTORE_EMULATOR_HOST"],
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "PYTHONPATH": python_path(),
         "TEST_GCLOUD_HOST": gcloud.grpc_host,
         "TEST_CERTS_URL": gcloud.certs_url,
     }

@@ -10,6 +10,7 @@ from django.tasks import TaskResultStatus, task_backends
 
 from django_tasks_fs.testing import TaskRunner
 from tests import tasks
+from tests.factories import python_path
 
 
 def test_tasks_firestore_gives_each_test_an_empty_project(tasks_firestore: str) -> None:
@@ -78,7 +79,11 @@ def test_a_users_suite_needs_only_the_plugin(tmp_path: Any, firestore_emulator: 
         "    (done,) = task_runner.run_all()\n"
         "    assert done.id == result.id and done.return_value == 42\n"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "user_settings", "PYTHONPATH": str(tmp_path)}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "user_settings",
+        "PYTHONPATH": python_path(tmp_path),
+    }
     run = subprocess.run(
         [
             sys.executable,
