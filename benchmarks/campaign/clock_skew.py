@@ -4,10 +4,9 @@ Two ``run_tasks`` workers on one backend drain ``--executions`` tasks whose bodi
 outlast a heartbeat interval (``--body-seconds``, default 0.8 s; the lease is 2 s,
 renewed every 0.3 s). Their wall clocks are skewed by ``+--skew-seconds`` and
 ``---skew-seconds`` with libfaketime (``LD_PRELOAD``, ``FAKETIME``,
-``DONT_FAKE_MONOTONIC=1`` so monotonic clocks and timers are left alone; faked, they
-hang Python's timed waits; ``faketime_site/sitecustomize.py`` works around the
-time.sleep() that libfaketime 0.9.10 breaks then). The skew is checked before the run
-and measured in every body from ``time.time()``. ``--skew-kills`` times, alternating
+``DONT_FAKE_MONOTONIC=1`` so monotonic clocks and timers are left alone: see
+``tests/faketime.py``). The skew is checked before the run and measured in every body
+from ``time.time()``. ``--skew-kills`` times, alternating
 (the slow-clock worker first), a worker is killed (-9) while it runs a body, then
 restarted with the same skew: the other must take over the dead worker's leases.
 
@@ -21,7 +20,6 @@ the lease's remaining life plus the reclaim interval, whichever worker takes ove
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import signal
 import statistics
@@ -35,13 +33,6 @@ from typing import Any
 from .common import REPO_ROOT, final_statuses, setup
 from .spans import figures, read_bodies
 
-FAKETIME_SITE = Path(__file__).resolve().parent / "faketime_site"
-LIBFAKETIME_GLOBS = (
-    "/usr/lib/*/faketime/libfaketime.so.1",
-    "/usr/lib/faketime/libfaketime.so.1",
-    "/usr/local/lib/faketime/libfaketime.so.1",
-)
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("clock-skew")
@@ -54,32 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--skew-kills", type=int, default=4, help="kill -9 this many times, alternating workers"
     )
-
-
-def find_libfaketime() -> str:
-    """The libfaketime library (Debian package ``faketime``), or exit saying how to get it."""
-    explicit = os.environ.get("LIBFAKETIME")
-    if explicit and Path(explicit).is_file():
-        return explicit
-    for pattern in LIBFAKETIME_GLOBS:
-        found = sorted(glob.glob(pattern))
-        if found:
-            return found[0]
-    raise SystemExit("clock-skew needs libfaketime: apt-get install faketime (or set $LIBFAKETIME)")
-
-
-def skewed_env(base: dict[str, str], skew: float, library: str) -> dict[str, str]:
-    """Environment that skews a process's wall clock by ``skew`` seconds, and only it.
-
-    ``faketime_site/sitecustomize.py`` works around libfaketime breaking time.sleep().
-    """
-    return {
-        **base,
-        "LD_PRELOAD": library,
-        "FAKETIME": f"{skew:+g}s",
-        "DONT_FAKE_MONOTONIC": "1",
-        "PYTHONPATH": os.pathsep.join([str(FAKETIME_SITE), base.get("PYTHONPATH", "")]),
-    }
 
 
 def measure_skew(env: dict[str, str]) -> float:
@@ -156,7 +121,12 @@ def _running_in(log: Path, group: int) -> int:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     executions, skew = args.executions, args.skew_seconds
     body = getattr(args, "body_seconds", None) or 0.8
-    library = find_libfaketime()
+    from tests.faketime import FaketimeNotFound, find_libfaketime, shifted_env
+
+    try:
+        library = find_libfaketime()
+    except FaketimeNotFound as exc:
+        raise SystemExit(f"clock-skew needs libfaketime. {exc}") from None
     project = f"chaos-skew-{os.getpid()}"
     setup(project)
     from django.tasks import task_backends
@@ -170,8 +140,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ids = [tasks.record_span.enqueue(str(log), f"t{n}", body).id for n in range(executions)]
     base = {**os.environ, "TEST_FIRESTORE_PROJECT": project, "PYTHONPATH": str(REPO_ROOT)}
     workers = [
-        Worker("fast", +skew, skewed_env(base, +skew, library), folder / "fast.log"),
-        Worker("slow", -skew, skewed_env(base, -skew, library), folder / "slow.log"),
+        Worker("fast", +skew, shifted_env(base, f"{+skew:+g}s", library), folder / "fast.log"),
+        Worker("slow", -skew, shifted_env(base, f"{-skew:+g}s", library), folder / "slow.log"),
     ]
     measured = {w.name: round(measure_skew(w.env), 3) for w in workers}
     for name, value in measured.items():
