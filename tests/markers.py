@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import pytest
 
-from django_tasks_fs.testing.emulator import EmulatorNotFound, find_emulator_jar, find_java
+from django_tasks_fs.emulators.firestore import EmulatorNotFound, find_emulator_jar, find_java
 
 #: Marker -> its help line (registered for ``--strict-markers``).
 MARKERS = {

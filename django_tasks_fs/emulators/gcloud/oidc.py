@@ -13,11 +13,20 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
+
+from ..errors import EXTRA_HINT, MissingExtra
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+except ImportError as exc:  # not a dependency of the library itself: see pyproject.toml
+    raise MissingExtra(
+        f"The Google Cloud emulator signs its OIDC tokens with the 'cryptography' package, "
+        f"which is not installed ({exc}). Install the emulators extra: {EXTRA_HINT}"
+    ) from exc
 
 ISSUER = "https://accounts.google.com"
 TOKEN_LIFETIME = 3600  #: seconds, as Google's ID tokens
