@@ -13,11 +13,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from google.auth import crypt, jwt
-
 from ..errors import EXTRA_HINT, MissingExtra
 
-try:
+try:  # first: google.auth.crypt needs it too, in the versions that require it
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -27,6 +25,8 @@ except ImportError as exc:  # not a dependency of the library itself: see pyproj
         f"The Google Cloud emulator signs its OIDC tokens with the 'cryptography' package, "
         f"which is not installed ({exc}). Install the emulators extra: {EXTRA_HINT}"
     ) from exc
+
+from google.auth import crypt, jwt
 
 ISSUER = "https://accounts.google.com"
 TOKEN_LIFETIME = 3600  #: seconds, as Google's ID tokens
