@@ -135,7 +135,12 @@ def _unrouted(path: str) -> str | None:
 
 
 def create(
-    plan: Plan, grpc_host: str, *, max_attempts: int, job_env: Mapping[str, str]
+    plan: Plan,
+    grpc_host: str,
+    *,
+    max_attempts: int,
+    job_env: Mapping[str, str],
+    job_cwd: str = ".",
 ) -> list[str]:
     """Create ``plan``'s queues and jobs in the emulator; return one line per resource."""
     lines = []
@@ -169,7 +174,7 @@ def create(
                 },
             ).result(timeout=30)
             argv = " ".join(plan.commands.get(resource.path, ()))
-            lines.append(f"Cloud Run job {resource.path}  ({used_by}): runs {argv}")
+            lines.append(f"Cloud Run job {resource.path}  ({used_by}): runs {argv} in {job_cwd}")
     return lines
 
 
@@ -194,9 +199,10 @@ def provision(
         grpc_host,
         max_attempts=max_attempts,
         job_env=job_environment(env[FIRESTORE_ENV], grpc_host),
+        job_cwd=str(emulators.job_cwd),
     )
     if created:
-        lines = ["Created from TASKS:", *(f"  {line}" for line in created)]
+        lines = ["", "Created from TASKS:", *(f"  {line}" for line in created)]
     else:
         lines = ["TASKS names no Cloud Tasks queue or Cloud Run job to create."]
     return lines + [f"Warning: {advice}" for advice in found.advice]

@@ -13,8 +13,10 @@ from threading import Thread
 import pytest
 
 from django_tasks_fs.emulators.service import free_port
+from django_tasks_fs.gcp.clients import jobs_client, tasks_client
 from tests.background import Background, firestore_jvms
-from tests.conftest import wait_until
+from tests.conftest import REPO_ROOT, subprocess_env, wait_until
+from tests.factories import LOCATION
 
 PYTHON = sys.executable
 
@@ -186,10 +188,6 @@ def test_without_cryptography_the_command_says_which_extra_to_install(tmp_path: 
 @pytest.mark.firestore
 @pytest.mark.gcloud
 def test_manage_py_tasks_emulators_creates_what_tasks_names(tmp_path: Path) -> None:
-    from django_tasks_fs.gcp.clients import jobs_client, tasks_client
-    from tests.conftest import REPO_ROOT, subprocess_env
-    from tests.factories import LOCATION
-
     ports = [free_port(), free_port(), free_port()]
     grpc_host, certs = f"127.0.0.1:{ports[1]}", f"http://127.0.0.1:{ports[2]}/oauth2/v1/certs"
     env = subprocess_env(
