@@ -32,6 +32,8 @@ from .signals import StopRequested, signals_deferred, stop_on_signals
 
 DEFAULT_PORT = 8086
 DEFAULT_STARTUP_TIMEOUT = 60.0
+#: Free ports tried when the port is ours to choose (another program may take one first).
+FREE_PORT_ATTEMPTS = 3
 #: Seconds the emulator gets to exit after SIGTERM before it is killed.
 STOP_TIMEOUT = 10.0
 KNOWN_SDK_ROOTS = (
@@ -134,8 +136,20 @@ class FirestoreEmulator(Service):
         java = find_java()
         if self.port:
             ensure_port_free(LOCALHOST, self.port, what="Firestore emulator")
-        else:
+            return self._launch(java, jar)
+        # A free port we picked can be taken by another program before Java binds it:
+        # then pick another.
+        attempts_left = FREE_PORT_ATTEMPTS
+        while True:
             self.port = free_port()
+            try:
+                return self._launch(java, jar)
+            except PortInUse:
+                attempts_left -= 1
+                if not attempts_left:
+                    raise
+
+    def _launch(self, java: str, jar: Path) -> Self:
         if self.log_path is None:
             self.log_path = Path(tempfile.mkdtemp(prefix="firestore-emulator-")) / "emulator.log"
         # The emulator's output goes to a file: an unread pipe fills up and hangs requests.

@@ -89,11 +89,29 @@ def test_a_port_taken_after_the_check_is_not_mistaken_for_the_emulator(
 
     monkeypatch.setattr(firestore, "ensure_port_free", lambda *a, **k: None)
     emulator = firestore.FirestoreEmulator(port=someone_elses_server, log_path=tmp_path / "l")
-    with pytest.raises(firestore.PortInUse, match=f"127.0.0.1:{someone_elses_server}"):
-        emulator.start()
+    try:
+        with pytest.raises(firestore.PortInUse, match=f"127.0.0.1:{someone_elses_server}"):
+            emulator.start()
+    finally:
+        emulator.stop()  # a no-op, unless start() wrongly succeeded
     assert emulator.process is not None
     assert emulator.process.poll() is not None  # its JVM is gone
     assert "java.net.BindException" in emulator.read_log()
+
+
+@pytest.mark.firestore
+def test_a_free_port_taken_before_java_binds_it_is_replaced(
+    someone_elses_server: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from django_tasks_fs.emulators import firestore
+
+    offered = iter([someone_elses_server, free_port()])  # the first is taken "meanwhile"
+    monkeypatch.setattr(firestore, "free_port", lambda: next(offered))
+    with firestore.FirestoreEmulator(log_path=tmp_path / "l") as emulator:
+        assert emulator.port != someone_elses_server
+        assert emulator.is_running()
+        assert len(firestore_jvms(emulator.port)) == 1
+    assert firestore_jvms(emulator.port) == []
 
 
 @pytest.mark.firestore
