@@ -24,7 +24,8 @@ from .service import LOCALHOST, Service, ensure_port_free
 if TYPE_CHECKING:
     from .gcloud.server import GoogleCloudEmulator
 
-#: Same values as gcloud.server's (not imported from there: that needs the extra).
+#: Fixed ports, so that settings can name them (tests pass free ones): the Google Cloud
+#: emulator's gRPC API, and its HTTP side, whose certs URL goes in ``oidc_certs_url``.
 DEFAULT_GCLOUD_PORT = 8123
 DEFAULT_GCLOUD_HTTP_PORT = 8124
 FIRESTORE_ENV = "FIRESTORE_EMULATOR_HOST"

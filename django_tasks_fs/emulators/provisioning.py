@@ -104,10 +104,10 @@ def _advice(
             f"DJANGO_TASKS_FS_EMULATOR_HOST={grpc_host}, or set it to {grpc_host!r}."
         )
     base = urlsplit(backend.base_url)
-    if isinstance(backend, CloudTasksBackend) and base.hostname not in LOOPBACK_HOSTS:
+    if base.hostname not in LOOPBACK_HOSTS:
         yield (
-            f"{where}['base_url'] is {config.base_url!r}: the emulator delivers tasks to "
-            "that host. Locally, use the address runserver listens on, e.g. "
+            f"{where}['base_url'] is {config.base_url!r}: the emulator delivers tasks and "
+            "scheduled jobs to that host. Locally, use the address runserver listens on, e.g. "
             "'http://127.0.0.1:8000/tasks/'."
         )
     problem = _unrouted(urlsplit(backend.execute_url).path)

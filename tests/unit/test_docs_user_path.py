@@ -14,7 +14,6 @@ from django.utils.module_loading import import_string
 
 from django_tasks_fs import urls
 from django_tasks_fs.emulators.gcloud.__main__ import parse_args
-from django_tasks_fs.emulators.gcloud.server import DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT
 from django_tasks_fs.emulators.local import Ports
 from tests.conftest import REPO_ROOT
 
@@ -89,7 +88,6 @@ def test_local_development_mounts_the_endpoints_where_base_url_points() -> None:
 def test_the_documented_ports_are_the_defaults() -> None:
     defaults = Ports()
     assert (defaults.firestore, defaults.gcloud, defaults.gcloud_http) == (8086, 8123, 8124)
-    assert (defaults.gcloud, defaults.gcloud_http) == (DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT)
     # The Google Cloud emulator alone serves its certs on a fixed port too (not a random one).
     args = parse_args([])
     assert (args.port, args.http_port) == (8123, 8124)

@@ -81,7 +81,7 @@ def test_options_that_would_miss_the_emulators_are_pointed_out() -> None:
         "the backend would send elsewhere. Remove it and export "
         "DJANGO_TASKS_FS_EMULATOR_HOST=127.0.0.1:8123, or set it to '127.0.0.1:8123'.",
         f"{where}['base_url'] is 'https://shop.example.com/api/tasks/': the emulator delivers "
-        "tasks to that host. Locally, use the address runserver listens on, e.g. "
+        "tasks and scheduled jobs to that host. Locally, use the address runserver listens on, e.g. "
         "'http://127.0.0.1:8000/tasks/'.",
         f"{where}['base_url'] is 'https://shop.example.com/api/tasks/', but no URL pattern "
         "matches its execute/ path '/api/tasks/execute/'. Mount the endpoints with "

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from ...gcp.clients import EMULATOR_ENV
 from ..errors import EmulatorError
+from ..local import DEFAULT_GCLOUD_HTTP_PORT, DEFAULT_GCLOUD_PORT
 from ..service import ensure_port_free
 from ..signals import StopRequested, stop_on_signals
-from .server import DEFAULT_GRPC_PORT, DEFAULT_HOST, DEFAULT_HTTP_PORT, GoogleCloudEmulator
+from .server import DEFAULT_HOST, GoogleCloudEmulator
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,12 +31,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_GRPC_PORT, help="gRPC port (0: a free one)"
+        "--port", type=int, default=DEFAULT_GCLOUD_PORT, help="gRPC port (0: a free one)"
     )
     parser.add_argument(
         "--http-port",
         type=int,
-        default=DEFAULT_HTTP_PORT,
+        default=DEFAULT_GCLOUD_HTTP_PORT,
         help="OIDC certs, tokens and faults (0: a free one)",
     )
     parser.add_argument("--cwd", type=Path, default=Path.cwd(), help="job process folder")

@@ -35,10 +35,6 @@ from .tasks_state import TaskBook
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
-#: Fixed ports of the command-line emulators (tests use free ones): gRPC, and the HTTP
-#: side whose certs URL apps put in ``oidc_certs_url``.
-DEFAULT_GRPC_PORT = 8123
-DEFAULT_HTTP_PORT = 8124
 #: Cloud Tasks refuses a task name for about an hour after the task ended.
 DEFAULT_TASK_DEDUP_WINDOW = 3600.0
 RPC_WORKERS = 32
