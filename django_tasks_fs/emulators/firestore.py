@@ -105,7 +105,14 @@ def find_emulator_jar() -> Path:
 
 def find_java() -> str:
     """Return the Java executable (``$JAVA``, else ``java`` on PATH), or raise EmulatorNotFound."""
-    java = os.environ.get("JAVA") or shutil.which("java")
+    explicit = os.environ.get("JAVA")
+    if explicit:
+        if shutil.which(explicit) is None:
+            raise EmulatorNotFound(
+                f"$JAVA={explicit!r} is not an executable program.\n{INSTALL_HINT}"
+            )
+        return explicit
+    java = shutil.which("java")
     if java is None:
         raise EmulatorNotFound(f"Java was not found on PATH.\n{INSTALL_HINT}")
     return java

@@ -250,3 +250,39 @@ def test_manage_py_tasks_emulators_creates_what_tasks_names(tmp_path: Path) -> N
         assert command.output.rstrip().endswith("Stopped.")
     finally:
         command.kill_leftovers(ports[0])
+
+
+@pytest.mark.gcloud
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("FIRESTORE_EMULATOR_JAR", "/nowhere/cloud-firestore-emulator.jar", "is not a file"),
+        ("JAVA", "/nowhere/java", "is not an executable program"),
+    ],
+)
+def test_a_missing_firestore_emulator_or_java_gets_the_install_hint(
+    tmp_path: Path, variable: str, value: str, problem: str
+) -> None:
+    env = {**subprocess_env("cmd-project"), variable: value}
+    ports = [str(free_port()) for _ in range(3)]
+    command = Background(
+        [
+            PYTHON,
+            "-m",
+            "django",
+            "tasks_emulators",
+            *("--firestore-port", ports[0]),
+            *("--gcloud-port", ports[1]),
+            *("--gcloud-http-port", ports[2]),
+        ],
+        tmp_path / "out.txt",
+        env=env,
+        cwd=REPO_ROOT,
+    )
+    try:
+        assert command.process.wait(timeout=60) == 1
+        assert f"CommandError: ${variable}={value!r} {problem}." in command.output
+        assert "gcloud components install cloud-firestore-emulator" in command.output
+        assert "Traceback" not in command.output
+    finally:
+        command.kill_leftovers()
