@@ -25,10 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     settings = Settings.from_options(vars(parser.parse_args(argv)))
     try:
-        return run(settings, _say)
+        run(settings, _say)
     except EmulatorError as exc:
         print(exc, file=sys.stderr)
         return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -94,10 +94,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(settings: Settings, say: Say, provision: Provision | None = None) -> int:
-    """Start, provision, print what to configure, then wait for Ctrl-C or SIGTERM.
+def run(settings: Settings, say: Say, provision: Provision | None = None) -> None:
+    """Start, provision, print what to configure; return once stopped by Ctrl-C or SIGTERM.
 
-    Raises EmulatorError (already stopped) when the emulators cannot start or one dies.
+    Raises EmulatorError (all stopped) when the emulators cannot start or one dies.
     """
     emulators = (
         LocalEmulators(ports=settings.ports, log_dir=settings.log_dir, job_cwd=settings.job_cwd)
@@ -112,8 +112,6 @@ def run(settings: Settings, say: Say, provision: Provision | None = None) -> int
             emulators.wait()
     except StopRequested:
         say("Stopped.")
-        return 0
-    return 1  # not reached: wait() only ever raises
 
 
 def _describe(emulators: LocalEmulators, lines: list[str], say: Say) -> None:

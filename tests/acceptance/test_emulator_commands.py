@@ -3,6 +3,8 @@ everything they started (the Firestore emulator's JVM included) on SIGTERM."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -286,3 +288,28 @@ def test_a_missing_firestore_emulator_or_java_gets_the_install_hint(
         assert "Traceback" not in command.output
     finally:
         command.kill_leftovers()
+
+
+@pytest.mark.firestore
+@pytest.mark.gcloud
+def test_the_command_exits_1_when_the_firestore_emulator_dies(tmp_path: Path) -> None:
+    ports = [free_port(), free_port(), free_port()]
+    command = Background(
+        [
+            PYTHON,
+            "-m",
+            "django_tasks_fs.emulators",
+            *("--firestore-port", str(ports[0])),
+            *("--gcloud-port", str(ports[1])),
+            *("--gcloud-http-port", str(ports[2])),
+        ],
+        tmp_path / "out.txt",
+    )
+    try:
+        command.wait_for("Emulators running")
+        (jvm,) = firestore_jvms(ports[0])
+        os.kill(jvm, signal.SIGKILL)
+        assert command.process.wait(timeout=60) == 1
+        assert "The Firestore emulator exited unexpectedly" in command.output
+    finally:
+        command.kill_leftovers(ports[0])

@@ -27,11 +27,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         settings = cli.Settings.from_options(options)
         try:
-            code = cli.run(settings, self._say, provision=self._provision(settings))
+            cli.run(settings, self._say, provision=self._provision(settings))
         except EmulatorError as exc:
             raise CommandError(str(exc)) from None
-        if code:
-            raise CommandError("The emulators stopped unexpectedly.", returncode=code)
 
     def _say(self, line: str) -> None:
         self.stdout.write(line)
