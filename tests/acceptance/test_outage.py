@@ -7,12 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from emulator.firestore import FirestoreEmulator, _free_port
+from django_tasks_fs.emulators.firestore import FirestoreEmulator
+from django_tasks_fs.emulators.service import free_port
 from tests.conftest import REPO_ROOT, subprocess_env, wait_until
 
 
 def test_worker_rides_out_a_firestore_outage(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "ran.txt"
     emulator = FirestoreEmulator(port=port, log_path=tmp_path / "fs1.log").start()
     env = subprocess_env("outage", FIRESTORE_EMULATOR_HOST=emulator.host)

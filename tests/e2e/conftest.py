@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulator.gcloud.oidc import TokenIssuer
+from django_tasks_fs.emulators.gcloud.oidc import TokenIssuer
 from tests import tokens
 from tests.live_server import LiveServer
 
