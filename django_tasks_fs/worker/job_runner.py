@@ -55,8 +55,14 @@ class JobRunner:
         command = python_command(
             "-m", "django", "execute_task", execution.id, "--backend", job.backend
         )
-        # A new session: Ctrl-C in the terminal reaches the worker, not its jobs.
-        launched = launch(command, env=env, new_session=True)
+        try:
+            # A new session: Ctrl-C in the terminal reaches the worker, not its jobs.
+            launched = launch(command, env=env, new_session=True)
+        except OSError as exc:  # e.g. too many processes: a failed start like any other
+            self.failures.failed(f"could not be run ({exc!r})", "")
+            self.waiting.append(job)
+            self._give_up_if_exhausted()
+            return
         self.running.append(JobProcess(job=job, launched=launched))
 
     def collect(self) -> list[Finished]:
@@ -74,18 +80,23 @@ class JobRunner:
             elif self.closing:
                 finished.append(not_started(item.job))
             else:
-                self.failures.failed(item.launched, code)
+                self.failures.exited(item.launched, code)
                 self.waiting.append(item.job)
             item.launched.close()
+        self._give_up_if_exhausted()
+        self._retry_waiting()
+        return finished
+
+    def _give_up_if_exhausted(self) -> None:
         if self.failures.exhausted:
             self.unstartable += self.waiting
             self.waiting = []
-        self._retry_waiting()
-        return finished
 
     def _retry_waiting(self) -> None:
         """Start the waiting jobs: all at once when starts work again, else one when due."""
         while self.waiting and not self.closing and len(self.running) < self.size:
+            if self.failures.exhausted:
+                return
             if self.failures.count:
                 trial = any(not item.launched.started for item in self.running)
                 if trial or not self.failures.due():

@@ -218,7 +218,7 @@ class Worker:
             (self.runner.failures, self.runner.take_unstartable()),
         ]
         for failures, jobs in sources:
-            if not jobs:
+            if not failures.exhausted:
                 continue
             message = failures.give_up_message()
             name = worker_name()
@@ -231,11 +231,10 @@ class Worker:
             if self.gave_up is None:
                 self.gave_up = f"{failures.kind}es could not start: {message}"
                 self.stopping = True
-            logger.error(
-                "stopping: %ses could not start; their executions were failed execution_ids=%s",
-                failures.kind,
-                [i for job in jobs for i in job.ids],
-            )
+                logger.error("stopping: %ses could not start", failures.kind)
+            if jobs:
+                failed = [i for job in jobs for i in job.ids]
+                logger.error("failed the executions given to them execution_ids=%s", failed)
         return finished
 
     def _force_cancels(self) -> None:

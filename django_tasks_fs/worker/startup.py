@@ -13,7 +13,9 @@ execute_task <id>``) — are fresh interpreters started with :mod:`subprocess`:
   parent's import path as ``PYTHONPATH`` (``manage.py`` puts its own folder on
   ``sys.path``; ``python -m`` in another folder would not find the project), the
   parent's settings module as ``DJANGO_SETTINGS_MODULE``, and ``-P`` so that the
-  working directory is not put in front of that path.
+  working directory is not put in front of that path. Once started, the child puts
+  the worker's own ``PYTHONPATH`` back in its environment: processes that task code
+  starts (perhaps another Python) see the worker's environment, not that import path.
 
 A child has *started* once Django is set up in it: it calls :func:`report_started`,
 which writes to a pipe the parent passed it. Until then its stderr goes to a temporary
@@ -28,6 +30,7 @@ A failed start is retried after an exponential, bounded backoff, one child at a 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -55,6 +58,8 @@ OUTPUT_TAIL = 4000
 #: Environment variables naming the descriptors of :func:`report_started`.
 STARTED_FD_ENV = "DJANGO_TASKS_FS_STARTED_FD"
 STDERR_FD_ENV = "DJANGO_TASKS_FS_STDERR_FD"
+#: The worker's own PYTHONPATH (JSON: null when unset), restored by :func:`report_started`.
+PYTHONPATH_ENV = "DJANGO_TASKS_FS_WORKER_PYTHONPATH"
 
 
 def settings_module() -> str:
@@ -83,6 +88,7 @@ def import_path() -> list[str]:
 def child_environment(**extra: str) -> dict[str, str]:
     """The environment of a child: this one, plus the import path and settings module."""
     env = dict(os.environ)
+    env[PYTHONPATH_ENV] = json.dumps(os.environ.get("PYTHONPATH"))
     env["PYTHONPATH"] = os.pathsep.join(import_path())
     env["DJANGO_SETTINGS_MODULE"] = settings_module()
     env.update(extra)
@@ -182,6 +188,13 @@ def report_started() -> None:
     """In a child of :func:`launch`: say it started; no-op in any other process."""
     started = os.environ.pop(STARTED_FD_ENV, None)
     stderr = os.environ.pop(STDERR_FD_ENV, None)
+    pythonpath = os.environ.pop(PYTHONPATH_ENV, None)
+    if pythonpath is not None:
+        value = json.loads(pythonpath)
+        if value is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = value
     if stderr is not None:
         real = int(stderr)
         sys.stderr.flush()
@@ -221,23 +234,24 @@ class StartFailures:
         self.count = 0
         self.last_error = ""
 
-    def failed(self, launched: Launched, code: int) -> None:
-        """A child exited before starting: log it with its output, back off."""
+    def exited(self, launched: Launched, code: int) -> None:
+        """A child exited before it started."""
+        self.failed(f"exited with status {code} before it started", launched.output_tail())
+
+    def failed(self, what: str, output: str) -> None:
+        """A child did not start (``what`` happened): log it with its output, back off."""
         self.count += 1
-        output = launched.output_tail() or "(no output)"
-        self.last_error = (
-            f"the {self.kind} exited with status {code} before it started; "
-            f"its output ended with:\n{output}"
-        )
+        output = output or "(no output)"
+        self.last_error = f"the {self.kind} {what}; its output ended with:\n{output}"
         delay = min(START_BACKOFF * 2 ** (self.count - 1), START_BACKOFF_MAX)
         self._next_start = time.monotonic() + delay
         logger.error(
-            "%s did not start failed_starts=%d/%d exit_status=%s retry_in=%s output:\n%s",
+            "%s did not start failed_starts=%d/%d retry_in=%s: it %s; output:\n%s",
             self.kind,
             self.count,
             MAX_FAILED_STARTS,
-            code,
             "never (giving up)" if self.exhausted else f"{delay:.1f}s",
+            what,
             output,
         )
 

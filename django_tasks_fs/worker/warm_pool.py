@@ -62,7 +62,12 @@ class WarmPool:
                     return
                 if any(not c.launched.started for c in self.children):
                     return  # one start on trial at a time
-            child = self._launch()
+            try:
+                child = self._launch()
+            except OSError as exc:  # e.g. too many processes: a failed start like any other
+                self.failures.failed(f"could not be run ({exc!r})", "")
+                self._give_up_if_exhausted()
+                return
             self.children.append(child)
             if self.waiting:
                 self.submit(child, self.waiting.pop(0))
@@ -127,13 +132,16 @@ class WarmPool:
             return [(job, [Done(execution_id=i, outcome="crashed") for i in job.ids])]
         if child.stopped or self.closing:
             return [not_started(job)] if job is not None else []
-        self.failures.failed(child.launched, code)
+        self.failures.exited(child.launched, code)
         if job is not None:
             self.waiting.append(job)
+        self._give_up_if_exhausted()
+        return []
+
+    def _give_up_if_exhausted(self) -> None:
         if self.failures.exhausted:
             self.unstartable += self.waiting
             self.waiting = []
-        return []
 
     def take_unstartable(self) -> list[Job]:
         """The jobs given up on (their processes could not start), once."""

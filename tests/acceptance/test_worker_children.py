@@ -52,7 +52,7 @@ def test_children_get_the_import_path_of_manage_py_from_another_cwd(
     from somewhere else, so a child relying on its cwd cannot import mysite.settings."""
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    execution = user_project.enqueue(backend, "succeeds")
+    execution = user_project.enqueue(backend, "python_path")
     output = tmp_path / "worker.log"
     with output.open("w") as out:
         worker = user_project.start(
@@ -65,7 +65,10 @@ def test_children_get_the_import_path_of_manage_py_from_another_cwd(
     log = output.read_text()
     assert worker.returncode == 0, log
     assert "ModuleNotFoundError" not in log
-    assert user_project.store(backend).get(execution.id).status == TaskResultStatus.SUCCESSFUL
+    result = user_project.store(backend).get(execution.id)
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    # Task code sees the worker's environment, not the children's import path.
+    assert result.return_value == user_project.env().get("PYTHONPATH")
 
 
 @pytest.mark.parametrize("backend", ["default", "jobs"])
@@ -154,3 +157,29 @@ def test_a_child_that_starts_after_failing_resets_the_backoff(
 
 def starts(project: UserProject) -> list[str]:
     return project.starts.read_text().splitlines() if project.starts.exists() else []
+
+
+def test_a_worker_with_no_work_whose_children_cannot_start_exits(
+    user_project: UserProject, tmp_path: Path
+) -> None:
+    """No execution to fail: the worker still stops, rather than serve with no process."""
+    from django_tasks_fs.worker.startup import MAX_FAILED_STARTS
+
+    output = tmp_path / "worker.log"
+    with output.open("w") as out:
+        worker = user_project.start(
+            "manage.py",
+            "run_tasks",
+            cwd=tmp_path,
+            output=out,
+            USER_PROJECT_BREAK_CHILDREN="always",
+            USER_PROJECT_STARTS=str(user_project.starts),
+        )
+        try:
+            wait_until(lambda: worker.poll() is not None, timeout=DEADLINE)
+        finally:
+            stop(worker)
+    log = output.read_text()
+    assert worker.returncode == 1, log
+    assert len(starts(user_project)) == MAX_FAILED_STARTS, log
+    assert "CommandError: worker processes could not start" in log

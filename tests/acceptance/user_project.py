@@ -93,6 +93,8 @@ TASKS = {
 """
 
 TASKS = """\
+import os
+
 from django.tasks import task
 
 
@@ -104,6 +106,11 @@ def succeeds():
 @task
 def fails():
     raise ValueError("the sample failure")
+
+
+@task
+def python_path():
+    return os.environ.get("PYTHONPATH")
 """
 
 
