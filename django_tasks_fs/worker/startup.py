@@ -105,17 +105,17 @@ class Launched:
     """A child process and what it said about its start."""
 
     process: subprocess.Popen[bytes]
-    _started_pipe: int
-    _output: IO[bytes]  #: the child's stderr until it started
+    started_pipe: int
+    output: IO[bytes]  #: the child's stderr until it started
     started: bool = False
-    _closed: bool = False
+    pipe_closed: bool = False
 
     def check_started(self) -> bool:
         """Has the child started just now? (True once; ``started`` stays True after.)"""
-        if self.started or self._closed:
+        if self.started or self.pipe_closed:
             return False
         try:
-            data = os.read(self._started_pipe, 16)
+            data = os.read(self.started_pipe, 16)
         except BlockingIOError:
             return False
         if not data:  # EOF: the child is gone without a word
@@ -123,7 +123,7 @@ class Launched:
             return False
         self.started = True
         self._close_pipe()
-        self._output.close()
+        self.output.close()
         return True
 
     def exited(self) -> int | None:
@@ -135,22 +135,22 @@ class Launched:
 
     def output_tail(self) -> str:
         """The end of what the child wrote before starting (empty once it started)."""
-        if self.started or self._output.closed:
+        if self.started or self.output.closed:
             return ""
-        self._output.seek(0, os.SEEK_END)
-        size = self._output.tell()
-        self._output.seek(max(0, size - OUTPUT_TAIL))
-        return self._output.read().decode(errors="replace").strip()
+        self.output.seek(0, os.SEEK_END)
+        size = self.output.tell()
+        self.output.seek(max(0, size - OUTPUT_TAIL))
+        return self.output.read().decode(errors="replace").strip()
 
     def close(self) -> None:
         self._close_pipe()
-        if not self._output.closed:
-            self._output.close()
+        if not self.output.closed:
+            self.output.close()
 
     def _close_pipe(self) -> None:
-        if not self._closed:
-            self._closed = True
-            os.close(self._started_pipe)
+        if not self.pipe_closed:
+            self.pipe_closed = True
+            os.close(self.started_pipe)
 
 
 def launch(
@@ -181,7 +181,7 @@ def launch(
     finally:
         os.close(started_w)
         os.close(stderr_copy)
-    return Launched(process=process, _started_pipe=started_r, _output=output)
+    return Launched(process=process, started_pipe=started_r, output=output)
 
 
 def report_started() -> None:
@@ -209,6 +209,11 @@ def report_started() -> None:
         os.close(fd)
 
 
+def start_delay(failed_starts: int) -> float:
+    """Seconds to wait before the next start, after ``failed_starts`` in a row."""
+    return min(START_BACKOFF * 2.0 ** max(failed_starts - 1, 0), START_BACKOFF_MAX)
+
+
 @dataclass
 class StartFailures:
     """Failed starts in a row of one kind of child, and when the next may be tried."""
@@ -233,6 +238,7 @@ class StartFailures:
             logger.warning("%s started after %d failed start(s)", self.kind, self.count)
         self.count = 0
         self.last_error = ""
+        self._next_start = 0.0
 
     def exited(self, launched: Launched, code: int) -> None:
         """A child exited before it started."""
@@ -243,7 +249,7 @@ class StartFailures:
         self.count += 1
         output = output or "(no output)"
         self.last_error = f"the {self.kind} {what}; its output ended with:\n{output}"
-        delay = min(START_BACKOFF * 2 ** (self.count - 1), START_BACKOFF_MAX)
+        delay = start_delay(self.count)
         self._next_start = time.monotonic() + delay
         logger.error(
             "%s did not start failed_starts=%d/%d retry_in=%s: it %s; output:\n%s",
