@@ -43,12 +43,12 @@ class PrintedOnce(logging.Filter):
         return True
 
 
-def configure_logging(level: int) -> None:
+def configure_logging(level: int, fmt: str = FORMAT) -> None:
     """Print records on stderr unless the project's LOGGING already sends them somewhere."""
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.setFormatter(logging.Formatter(fmt))
         handler.addFilter(PrintedOnce())
         root.addHandler(handler)
         root.setLevel(level)

@@ -40,7 +40,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         report_started()  # to run_tasks, when it started this process (cloud_run_jobs mode)
-        configure_logging(logging.INFO)
+        # No time: Cloud Logging stamps each line of a Cloud Run job itself.
+        configure_logging(logging.INFO, "%(levelname)s %(name)s %(message)s")
         execution_id = options["execution_id"]
         attempt_env = os.environ.get("CLOUD_RUN_TASK_ATTEMPT", "0")
         if not attempt_env.isdigit():
