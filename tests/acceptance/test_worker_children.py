@@ -163,8 +163,6 @@ def test_a_worker_with_no_work_whose_children_cannot_start_exits(
     user_project: UserProject, tmp_path: Path
 ) -> None:
     """No execution to fail: the worker still stops, rather than serve with no process."""
-    from django_tasks_fs.worker.startup import MAX_FAILED_STARTS
-
     output = tmp_path / "worker.log"
     with output.open("w") as out:
         worker = user_project.start(
@@ -181,5 +179,7 @@ def test_a_worker_with_no_work_whose_children_cannot_start_exits(
             stop(worker)
     log = output.read_text()
     assert worker.returncode == 1, log
+    from django_tasks_fs.worker.startup import MAX_FAILED_STARTS
+
     assert len(starts(user_project)) == MAX_FAILED_STARTS, log
     assert "CommandError: worker processes could not start" in log
