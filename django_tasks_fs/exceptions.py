@@ -11,6 +11,7 @@
     ├── ClaimRefused                 a lease could not be won; ``reason`` says why
     ├── LeaseLost                    a lease holder lost its lease (cancel, takeover, finish)
     ├── WorkerLost                   recorded for an attempt whose worker died
+    ├── WorkerStartError             recorded for an attempt whose process could not start
     └── StoreUnavailable             Firestore did not answer in time (enqueue gave up)
 
     PermanentTaskError (Exception)   raise from a task: fail now, no retry
@@ -97,6 +98,10 @@ class PermanentTaskError(Exception):
 
 class WorkerLost(TaskFsError):
     """Recorded when an attempt's lease expired without a result (its worker died)."""
+
+
+class WorkerStartError(TaskFsError):
+    """Recorded when the process meant to run an attempt could not start (run_tasks)."""
 
 
 class StoreUnavailable(TaskFsError):

@@ -64,6 +64,7 @@ class AttemptResult:
     outcome: Outcome
     execution: TaskExecution | None = None
     reason: ClaimReason | None = None
+    error: str = ""  #: a failed attempt's exception, as Python prints it: "ValueError: boom"
 
     @property
     def wants_retry(self) -> bool:
@@ -79,17 +80,38 @@ CLOSING_REASONS = frozenset(
 )
 
 
-def _error_entry(exc: BaseException) -> ErrorEntry:
-    return ErrorEntry(
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failed attempt's error: the entry recorded, and the line logged."""
+
+    entry: ErrorEntry
+    summary: str  #: "ValueError: boom", the last line of the traceback
+
+
+def describe(exc_type: type[BaseException], message: str) -> str:
+    """An exception as the last line of its traceback: ``ValueError: boom``."""
+    module = exc_type.__module__
+    name = exc_type.__qualname__ if module == "builtins" else f"{module}.{exc_type.__qualname__}"
+    return f"{name}: {message}" if message else name
+
+
+def _failure(exc: BaseException) -> Failure:
+    entry = ErrorEntry(
         exception_class_path=class_path(type(exc)),
         traceback="".join(traceback.format_exception(exc)),
     )
+    try:
+        message = str(exc)
+    except Exception:  # a broken __str__ must not hide the failure itself
+        message = "<message unavailable>"
+    return Failure(entry, describe(type(exc), message))
 
 
-def _synthetic_error(exc_type: type[BaseException], message: str) -> ErrorEntry:
-    return ErrorEntry(
+def _synthetic_failure(exc_type: type[BaseException], message: str) -> Failure:
+    entry = ErrorEntry(
         exception_class_path=class_path(exc_type), traceback=f"{exc_type.__name__}: {message}\n"
     )
+    return Failure(entry, describe(exc_type, message))
 
 
 class Attempt:
@@ -117,9 +139,28 @@ class Attempt:
 
     def run(self) -> AttemptResult:
         """Claim, run and record; never raises for task errors."""
+        claimed = self._claim()
+        if isinstance(claimed, AttemptResult):
+            return claimed
+        result = self.execute(claimed)
+        assert result is not None, "an immediate recorder always returns a result"
+        return result
+
+    def fail_unstarted(self, error: BaseException) -> AttemptResult:
+        """Claim and record FAILED (no further attempt): the process meant to run the
+        attempt could not start, so the task never ran."""
+        claimed = self._claim()
+        if isinstance(claimed, AttemptResult):
+            return claimed
+        result = self._fail(claimed, _failure(error), retryable=False)
+        assert result is not None, "an immediate recorder always returns a result"
+        return result
+
+    def _claim(self) -> Lease | AttemptResult:
+        """Win the lease, or the result of the refusal."""
         config = self.backend.config
         try:
-            lease = self.store.claim(
+            return self.store.claim(
                 self.execution_id,
                 worker_id=self.worker_id,
                 lease_duration=config.lease_duration,
@@ -138,9 +179,6 @@ class Attempt:
             return AttemptResult(
                 outcome=Outcome.REFUSED, execution=refused.execution, reason=refused.reason
             )
-        result = self.execute(lease)
-        assert result is not None, "an immediate recorder always returns a result"
-        return result
 
     def execute(self, lease: Lease) -> AttemptResult | None:
         """Run the task of an already won lease; None when the recorder defers the write."""
@@ -170,7 +208,7 @@ class Attempt:
                 task = load_task(execution.task_path)
             except TaskNotImportable as exc:
                 # A task whose module is gone can never run: fail it now, never leave it RUNNING.
-                return self._fail(heartbeat.stop(join), _error_entry(exc), retryable=False)
+                return self._fail(heartbeat.stop(join), _failure(exc), retryable=False)
             result = to_task_result(execution, task)
             task_started.send(type(self.backend), task_result=result)
             try:
@@ -190,13 +228,13 @@ class Attempt:
                 return self._stopped(heartbeat.stop(join), heartbeat, interrupts, exc)
             except PermanentTaskError as exc:
                 interrupts.armed = False
-                return self._fail(heartbeat.stop(join), _error_entry(exc), retryable=False)
+                return self._fail(heartbeat.stop(join), _failure(exc), retryable=False)
             except Exception as exc:
                 interrupts.armed = False
                 latest = heartbeat.stop(join)
                 if heartbeat.cancelled.is_set():
                     return self._stopped(latest, heartbeat, interrupts, exc)
-                return self._fail(latest, _error_entry(exc), retryable=True)
+                return self._fail(latest, _failure(exc), retryable=True)
             latest = heartbeat.stop(join)
             if heartbeat.lost.is_set():
                 return AttemptResult(outcome=Outcome.LEASE_LOST)
@@ -231,15 +269,15 @@ class Attempt:
         lease = Lease(owner=lease.owner, execution=current)
         if current.cancelled_at is not None:
             error = (
-                _error_entry(exc)
+                _failure(exc)
                 if isinstance(exc, TaskCancelledError)
-                else _synthetic_error(
+                else _synthetic_failure(
                     TaskCancelledError, f"cancelled while running ({type(exc).__name__})"
                 )
             )
             return self._fail(lease, error, retryable=False)
         if interrupts.timed_out:
-            error = _synthetic_error(
+            error = _synthetic_failure(
                 TaskTimeout, f"attempt exceeded its timeout of {interrupts.timeout}s"
             )
             return self._fail(lease, error, retryable=True)
@@ -262,12 +300,12 @@ class Attempt:
             # Refuse a return value that is not JSON or too large before deferring anything.
             self.store.check_writable(step(lease.execution, self.store.clock.now()))
         except PayloadError as exc:
-            return self._fail(lease, _error_entry(exc), retryable=False)
+            return self._fail(lease, _failure(exc), retryable=False)
         except LeaseLost:
             return AttemptResult(outcome=Outcome.LEASE_LOST)
         return self.recorder.write(lease, step, self._finished)
 
-    def _fail(self, lease: Lease, error: ErrorEntry, *, retryable: bool) -> AttemptResult | None:
+    def _fail(self, lease: Lease, error: Failure, *, retryable: bool) -> AttemptResult | None:
         retry_at = None
         if retryable:
             retry_at = self.store.clock.now() + self.backend.retry_delay(lease.attempt)
@@ -279,29 +317,41 @@ class Attempt:
                 settings,
                 owner=lease.owner,
                 now=now,
-                error=error,
+                error=error.entry,
                 retryable=retryable,
                 retry_at=retry_at,
             )
 
-        return self.recorder.write(lease, step, self._finished)
+        return self.recorder.write(lease, step, lambda written: self._finished(written, error))
 
-    def _finished(self, written: TaskExecution | LeaseLost) -> AttemptResult:
-        """The result of a final write (success or failure)."""
+    def _finished(
+        self, written: TaskExecution | LeaseLost, failure: Failure | None = None
+    ) -> AttemptResult:
+        """The result of a final write (success or failure); a failure is logged with its
+        exception here, in whichever process ran the attempt."""
         if isinstance(written, LeaseLost):
             return AttemptResult(outcome=Outcome.LEASE_LOST)
+        error = failure.summary if failure is not None else ""
         if written.status == TaskResultStatus.READY:
-            logger.info(
-                "attempt failed, will retry execution_id=%s attempt=%s",
+            logger.warning(
+                "attempt failed, will retry execution_id=%s attempt=%s error=%s",
                 written.id,
                 written.attempts,
+                error,
             )
-            return AttemptResult(outcome=Outcome.RETRY, execution=written)
+            return AttemptResult(outcome=Outcome.RETRY, execution=written, error=error)
+        if written.status == TaskResultStatus.FAILED and failure is not None:
+            logger.error(
+                "attempt failed, no retry left execution_id=%s attempt=%s error=%s",
+                written.id,
+                written.attempts,
+                error,
+            )
         self._send_finished(written)
         outcome = (
             Outcome.SUCCEEDED if written.status == TaskResultStatus.SUCCESSFUL else Outcome.FAILED
         )
-        return AttemptResult(outcome=outcome, execution=written)
+        return AttemptResult(outcome=outcome, execution=written, error=error)
 
     def _describe(self, written: TaskExecution | LeaseLost, outcome: Outcome) -> AttemptResult:
         if isinstance(written, LeaseLost):

@@ -4,6 +4,12 @@ Shutdown: the first SIGINT/SIGTERM stops taking work and lets running attempts f
 for ``shutdown_grace_seconds``; what is still running then is SIGTERMed and hands its
 execution back as READY (never recorded as a failure). A second signal exits at once;
 the leases of whatever was running then expire and other workers reclaim them.
+
+Child processes that cannot start (:mod:`.startup`): after too many failed starts in a
+row, the executions handed to them are recorded FAILED with the children's error, and
+the worker stops as on a signal, with ``gave_up`` saying why. A start failure is a
+broken environment (settings, import path, missing package), which would fail every
+other execution the same way: stopping loudly is better than failing the queue.
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ from types import FrameType
 from ..backends.base import FirestoreBackend
 from ..scheduling.local import LocalCron
 from ..store import TaskExecution
-from .children import Done, Job, JobRunner, WarmPool
+from .chunks import Done, Finished, Job, fail_chunk, worker_name
+from .job_runner import JobRunner
+from .startup import StartFailures, settings_module
+from .warm_pool import WarmPool
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +82,14 @@ class Worker:
             b.alias for b in settings.backends if b.config.mode == "cloud_run_jobs"
         }
         warm = any(b.alias not in self.jobs_backends for b in settings.backends)
+        settings_module()  # children need one: fail now, not at the first start
         self.pool = WarmPool(size=settings.max_workers if warm else 0, log_level=settings.log_level)
         self.runner = JobRunner(size=settings.max_workers)
         self.backlog: list[tuple[FirestoreBackend, TaskExecution]] = []
         self.in_flight: set[str] = set()
         self.stats = Stats()
         self.stopping = False
+        self.gave_up: str | None = None  #: why the worker stopped on its own (children)
         self._signals = 0
         started = settings.backends[0].executions.clock.now() if settings.backends else None
         self.cron = (
@@ -169,7 +180,7 @@ class Worker:
             started += len(chunk)
         return started
 
-    def _collect(self, timeout: float) -> list[tuple[Job, list[Done]]]:
+    def _collect(self, timeout: float) -> list[Finished]:
         """Wait up to ``timeout`` for finished attempts (of either kind)."""
         deadline = time.monotonic() + timeout
         finished = self.runner.collect()
@@ -177,11 +188,16 @@ class Worker:
             step = 0.05 if self.runner.running else max(0.0, deadline - time.monotonic())
             finished += self.pool.collect(min(step, max(0.0, deadline - time.monotonic())))
             finished += self.runner.collect()
+            finished += self._give_up_on_unstartable()
             if finished or time.monotonic() >= deadline:
                 break
             if not self.pool.busy() and not self.runner.running:
                 time.sleep(max(0.0, deadline - time.monotonic()))
                 break
+        self._record(finished)
+        return finished
+
+    def _record(self, finished: list[Finished]) -> None:
         for job, results in finished:
             self.in_flight.difference_update(job.ids)
             for done in results:
@@ -193,6 +209,32 @@ class Worker:
                     done.outcome,
                     done.detail,
                 )
+
+    def _give_up_on_unstartable(self) -> list[Finished]:
+        """Fail the jobs whose processes could not start, then stop (module docstring)."""
+        finished: list[Finished] = []
+        sources: list[tuple[StartFailures, list[Job]]] = [
+            (self.pool.failures, self.pool.take_unstartable()),
+            (self.runner.failures, self.runner.take_unstartable()),
+        ]
+        for failures, jobs in sources:
+            if not failures.exhausted:
+                continue
+            message = failures.give_up_message()
+            name = worker_name()
+            for job in jobs:
+                try:
+                    finished.append((job, fail_chunk(job, name, message)))
+                except Exception:  # Firestore unreachable: the executions stay READY
+                    logger.exception("could not fail execution_ids=%s", job.ids)
+                    finished.append((job, [Done(execution_id=i, outcome="error") for i in job.ids]))
+            if self.gave_up is None:
+                self.gave_up = f"{failures.kind}es could not start: {message}"
+                self.stopping = True
+                logger.error("stopping: %ses could not start", failures.kind)
+            if jobs:
+                failed = [i for job in jobs for i in job.ids]
+                logger.error("failed the executions given to them execution_ids=%s", failed)
         return finished
 
     def _force_cancels(self) -> None:
@@ -289,6 +331,7 @@ class Worker:
 
     def _drain(self) -> None:
         """Let running attempts finish within the grace period, then hand the rest back."""
+        self._record(self.pool.close() + self.runner.close())
         if not self._busy():
             return
         deadline = time.monotonic() + self.settings.shutdown_grace

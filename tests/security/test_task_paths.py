@@ -21,7 +21,7 @@ from django_tasks_fs.results import (
     load_task,
 )
 from django_tasks_fs.store import ScheduledTask, TaskExecution
-from django_tasks_fs.worker.children import Job, _run_chunk
+from django_tasks_fs.worker.chunks import Job, run_chunk
 from tests import tokens
 from tests.integration.test_endpoints import post, stored
 
@@ -180,7 +180,7 @@ def test_hostile_task_paths_through_the_local_worker(
     executions = hostile_executions(backend, marker)
     control = stored(backend, str(log), backend="default")
     job = Job(backend="default", executions=(*executions, control))
-    done = _run_chunk(job, "security-worker", threading.Event())
+    done = run_chunk(job, "security-worker", threading.Event())
     assert sorted(d.outcome for d in done) == ["failed"] * len(executions) + ["succeeded"]
     assert_failed_cleanly(backend, executions)
     assert log.read_text() == "ran\n"  # the chunk went on to the real task

@@ -21,7 +21,9 @@ from ...cancellation import find_backend
 from ...exceptions import ExecutionNotFound
 from ...execution.attempt import Attempt, Outcome
 from ...tracing import env_carrier
-from ...worker.children import worker_name
+from ...worker.chunks import worker_name
+from ...worker.logs import configure_logging
+from ...worker.startup import report_started
 
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
@@ -37,7 +39,9 @@ class Command(BaseCommand):
         parser.add_argument("--backend", default="", help="Backend alias (default: found by id).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+        report_started()  # to run_tasks, when it started this process (cloud_run_jobs mode)
+        # No time: Cloud Logging stamps each line of a Cloud Run job itself.
+        configure_logging(logging.INFO, "%(levelname)s %(name)s %(message)s")
         execution_id = options["execution_id"]
         attempt_env = os.environ.get("CLOUD_RUN_TASK_ATTEMPT", "0")
         if not attempt_env.isdigit():
@@ -57,9 +61,8 @@ class Command(BaseCommand):
                 returncode=EXIT_UNKNOWN,
             )
         status = result.execution.status if result.execution is not None else None
-        self.stdout.write(
-            f"execute_task {execution_id}: {result.outcome} {result.reason or ''}".rstrip()
-        )
+        detail = f"error={result.error}" if result.error else result.reason or ""
+        self.stdout.write(f"execute_task {execution_id}: {result.outcome} {detail}".rstrip())
         if result.wants_retry:
             sys.exit(EXIT_RETRY)
         if status == TaskResultStatus.SUCCESSFUL:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.tasks import task_backends
 
 from ...backends.process import ProcessBackend
+from ...worker.logs import configure_logging
 from ...worker.loop import Worker, WorkerSettings
 
 VERBOSITY_LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG}
@@ -79,8 +81,7 @@ class Command(BaseCommand):
         for backend in backends:
             backend.ensure_configured()
         level = VERBOSITY_LEVELS.get(options["verbosity"], logging.DEBUG)
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-        logging.getLogger("django_tasks_fs").setLevel(level)
+        configure_logging(level)
         configs = [b.config for b in backends]
         max_workers = options["max_workers"] or max(c.max_workers for c in configs)
         if max_workers < 1:
@@ -103,7 +104,7 @@ class Command(BaseCommand):
         )
         try:
             worker = Worker(settings)
-        except ValueError as exc:
+        except (ValueError, ImproperlyConfigured) as exc:
             raise CommandError(str(exc)) from exc
         worker.install_signal_handlers()
         if options["verbosity"] >= 1:
@@ -116,3 +117,5 @@ class Command(BaseCommand):
         if options["verbosity"] >= 1:
             outcomes = ", ".join(f"{k}={v}" for k, v in sorted(stats.outcomes.items())) or "none"
             self.stdout.write(f"run_tasks: stopped after {stats.finished} attempt(s): {outcomes}")
+        if worker.gave_up:
+            raise CommandError(worker.gave_up)
