@@ -4,6 +4,10 @@ Shutdown: the first SIGINT/SIGTERM stops taking work and lets running attempts f
 for ``shutdown_grace_seconds``; what is still running then is SIGTERMed and hands its
 execution back as READY (never recorded as a failure). A second signal exits at once;
 the leases of whatever was running then expire and other workers reclaim them.
+
+Firestore unreachable: every store call gives up after the backend's
+``firestore_timeout_seconds`` (StoreUnavailable), so the loop logs the outage once
+(worker.outage), retries, and still notices a shutdown signal within seconds.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from datetime import timedelta
 from types import FrameType
 
 from ..backends.base import FirestoreBackend
+from ..exceptions import StoreNotConfigured, StoreUnavailable
 from ..scheduling.local import LocalCron
 from ..store import TaskExecution
 from .children import Done, Job, JobRunner, WarmPool
+from .outage import OutageReport
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +86,7 @@ class Worker:
         self.stats = Stats()
         self.stopping = False
         self._signals = 0
+        self.outage = OutageReport()
         started = settings.backends[0].executions.clock.now() if settings.backends else None
         self.cron = (
             LocalCron(settings.backends, started=started, catch_up=settings.catch_up)
@@ -128,6 +135,8 @@ class Worker:
             if reclaim:
                 expired = store.expired_leases(backend=backend.alias, limit=limit)
                 found += [(backend, e) for e in expired if not queues or e.queue_name in queues]
+        if self.settings.backends:
+            self.outage.answered(self.settings.backends[0].executions.settings.target())
         found.sort(key=lambda item: (-item[1].priority, item[1].run_after))
         queued = {e.id for _, e in self.backlog}
         new = [(b, e) for b, e in found if e.id not in self.in_flight and e.id not in queued]
@@ -244,6 +253,11 @@ class Worker:
             try:
                 if self._step(state):
                     return
+            except StoreNotConfigured:
+                raise  # no credentials, no project: retrying cannot help
+            except StoreUnavailable as exc:
+                self.outage.failed(exc)
+                self._collect(ERROR_BACKOFF)
             except Exception:
                 # Firestore unreachable, or any other outage: keep the processes and the
                 # results flowing, and try again shortly; never die of it.
