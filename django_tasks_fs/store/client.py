@@ -211,10 +211,12 @@ class ServerClock:
                 self.observe(source())
             except StoreNotConfigured:
                 raise  # not an outage: the caller must hear of it at once
-            except Exception:
+            except Exception as exc:
                 # Debug only: an outage is reported by whoever needed Firestore itself.
                 logger.debug(
-                    "could not read Firestore's time; using this machine's clock (offset %.3fs)",
+                    "could not read Firestore's time (%s: %s); using this machine's clock "
+                    "(offset %.3fs)",
+                    type(exc).__name__,
+                    exc,
                     self._offset,
-                    exc_info=True,
                 )

@@ -8,7 +8,6 @@ import io
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,19 +27,12 @@ from django_tasks_fs.gcp.clients import (
     tasks_client,
 )
 from django_tasks_fs.store import CancelOutcome, DispatchState, TaskExecution
-from emulator.firestore import FirestoreEmulator
 from emulator.gcloud.server import GoogleCloudEmulator
 from tests import tasks, tokens
-from tests.conftest import REPO_ROOT, wait_until
+from tests.conftest import wait_until
 from tests.factories import LOCATION, create_job, create_queue, write_execution
 from tests.live_server import LiveServer
 from tests.settings import tasks_setting
-
-
-@pytest.fixture(scope="session")
-def gcloud(firestore_emulator: FirestoreEmulator) -> Iterator[GoogleCloudEmulator]:
-    with GoogleCloudEmulator(cwd=REPO_ROOT, kill_grace=5) as emulator:
-        yield emulator
 
 
 @pytest.fixture
