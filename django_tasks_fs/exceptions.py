@@ -142,11 +142,17 @@ class MissingCloudResource(GoogleCloudError):
         self.command = command  #: the command that creates it
         self.execution_id = execution_id
 
-    def recorded(self, execution_id: str) -> MissingCloudResource:
-        """The same error, saying that ``execution_id`` was recorded FAILED with it."""
+    def recorded(self, execution_id: str, *, closed: bool = True) -> MissingCloudResource:
+        """The same error, saying what became of ``execution_id`` (written already)."""
+        fate = (
+            "was recorded as FAILED with this error; retry it (e.g. from the admin) once "
+            "the resource exists."
+            if closed
+            else "could not be recorded as FAILED (Firestore did not answer); the sweeper "
+            "will close it."
+        )
         return MissingCloudResource(
-            f"{self} Execution {execution_id!r} was recorded as FAILED with this error; "
-            f"retry it (e.g. from the admin) once the resource exists.",
+            f"{self} Execution {execution_id!r} {fate}",
             resource=self.resource,
             command=self.command,
             execution_id=execution_id,

@@ -143,8 +143,7 @@ class GoogleCloudBackend(FirestoreBackend):
         try:
             names = self.send(execution, resend=resend)
         except MissingCloudResource as exc:
-            self._refuse(execution, exc)
-            raise exc.recorded(execution.id) from None
+            raise exc.recorded(execution.id, closed=self._refuse(execution, exc)) from None
         except Exception as exc:  # any failure, even building a client: never an orphan
             logger.warning(
                 "dispatch failed, the sweeper will retry execution_id=%s",
@@ -155,7 +154,8 @@ class GoogleCloudBackend(FirestoreBackend):
             return self._record_dispatch(execution, DispatchState.PENDING, error=error)
         return self._record_dispatch(execution, DispatchState.DISPATCHED, **names)
 
-    def _refuse(self, execution: TaskExecution, exc: MissingCloudResource) -> None:
+    def _refuse(self, execution: TaskExecution, exc: MissingCloudResource) -> bool:
+        """Close the execution FAILED with ``exc``; False if that could not be written."""
         entry = ErrorEntry(
             exception_class_path=class_path(type(exc)), traceback=f"{type(exc).__name__}: {exc}\n"
         )
@@ -165,6 +165,8 @@ class GoogleCloudBackend(FirestoreBackend):
             logger.warning(
                 "could not record the refused dispatch execution_id=%s: %s", execution.id, failure
             )
+            return False
+        return True
 
     def _record_dispatch(
         self, execution: TaskExecution, state: DispatchState, **fields: str

@@ -80,21 +80,13 @@ class Calls:
         except _OUTAGE_ERRORS as exc:
             cause = exc.cause if isinstance(exc, RetryError) and exc.cause else exc
             elapsed = time.monotonic() - started
-            raise self.unavailable(cause, f"gave up after {elapsed:.1f}s") from exc
+            raise self._unavailable(f"{_what(cause)} (gave up after {elapsed:.1f}s).") from exc
 
-    def unavailable(
-        self, exc: BaseException, tried: str, *, headline: str | None = None, **fields: Any
-    ) -> StoreUnavailable:
-        """StoreUnavailable for ``exc``: what happened, which Firestore, what to check."""
-        cause = f"{type(exc).__name__}: {exc}"
-        if len(cause) > 300:
-            cause = cause[:297] + "..."
-        if headline is None:
-            headline = _headline(exc, cause) + f" ({tried})."
+    def _unavailable(self, what: str, **fields: Any) -> StoreUnavailable:
+        """StoreUnavailable: ``what`` happened, then which Firestore and what to check."""
         project = self._project()
         return StoreUnavailable(
-            f"{headline} Tried {self.settings.target(project)}. "
-            f"{self.settings.outage_hint(project)}",
+            f"{what} Tried {self.settings.target(project)}. {self.settings.outage_hint(project)}",
             **fields,
         )
 
@@ -196,8 +188,16 @@ class Calls:
                 now = time.monotonic()
                 if now >= deadline - 0.05:
                     tried = f"gave up after {now - started:.1f}s and {attempts} attempt(s)"
-                    raise self._create_failed(
-                        exc, subject, verb, tried, ref.id, maybe_sent
+                    if maybe_sent:
+                        what = (
+                            f"{_what(exc)}; {subject} was probably not {verb}, but an attempt "
+                            f"may have reached Firestore and still be applied: look up id "
+                            f"{ref.id!r} once Firestore is back ({tried})."
+                        )
+                    else:
+                        what = f"{_what(exc)}; {subject} was not {verb} ({tried})."
+                    raise self._unavailable(
+                        what, execution_id=ref.id, maybe_written=maybe_sent
                     ) from exc
                 time.sleep(min(delay, deadline - now - 0.05))
                 delay = min(delay * 2, 1.0)
@@ -213,30 +213,12 @@ class Calls:
         update_time: datetime | None = snapshot.update_time
         return update_time
 
-    def _create_failed(
-        self,
-        exc: Exception,
-        subject: str,
-        verb: str,
-        tried: str,
-        document_id: str,
-        maybe_sent: bool,
-    ) -> StoreUnavailable:
-        headline = _headline(exc, f"{type(exc).__name__}: {exc}"[:300])
-        if maybe_sent:
-            headline = (
-                f"{headline}; {subject} was probably not {verb}, but an attempt may have "
-                f"reached Firestore and still be applied: look up id {document_id!r} once "
-                f"Firestore is back ({tried})."
-            )
-        else:
-            headline = f"{headline}; {subject} was not {verb} ({tried})."
-        return self.unavailable(
-            exc, tried, headline=headline, execution_id=document_id, maybe_written=maybe_sent
-        )
 
-
-def _headline(exc: BaseException, cause: str) -> str:
+def _what(exc: BaseException) -> str:
+    """What happened, with the cause (shortened)."""
+    cause = f"{type(exc).__name__}: {exc}"
+    if len(cause) > 300:
+        cause = cause[:297] + "..."
     if isinstance(exc, DeadlineExceeded):
         return f"Firestore did not answer in time ({cause})"
     if isinstance(exc, ResourceExhausted):
