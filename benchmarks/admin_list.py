@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="print the Markdown table")
     args = parser.parse_args(argv)
 
-    from emulator.firestore import FirestoreEmulator
+    from django_tasks_fs.emulators.firestore import FirestoreEmulator
 
     with FirestoreEmulator() as emulator:
         os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host

@@ -58,7 +58,7 @@ def main() -> int:
 
     django.setup()
     logging.getLogger("django.request").setLevel(logging.CRITICAL)  # 503s are expected here
-    from django_tasks_fs.testing.emulator import FirestoreEmulator
+    from django_tasks_fs.emulators.firestore import FirestoreEmulator
 
     with FirestoreEmulator() as firestore:
         os.environ["FIRESTORE_EMULATOR_HOST"] = firestore.host

@@ -48,7 +48,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from anchors.runner import ANCHORS, DEFAULT_VENV, AnchorError, ensure_venv, installed_versions
 from anchors.runner import run_anchor as _run_anchor
 
-from emulator.firestore import FirestoreEmulator
+from django_tasks_fs.emulators.firestore import FirestoreEmulator
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCHMARKS_DIR.parent

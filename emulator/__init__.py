@@ -1,6 +1,8 @@
-"""Local stand-ins for Google Cloud used by the tests, the demo and local development.
+"""Repository-only helpers: the demo project (``demo/``) and the fault proxy of the
+chaos tests (``faultproxy.py``). Not part of the wheel.
 
-Not part of the wheel: this folder is only present in a checkout of the repository.
+The emulators themselves ship with the library, for users' projects too:
+``django_tasks_fs.emulators`` (``manage.py tasks_emulators``).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Self, TypeVar
 
-from django_tasks_fs.testing.emulator import Service
+from django_tasks_fs.emulators.service import Service
 
 T = TypeVar("T")
 

@@ -16,6 +16,7 @@ from typing import Any
 import hypothesis
 import pytest
 
+from django_tasks_fs.emulators.firestore import EmulatorNotFound, FirestoreEmulator
 from django_tasks_fs.store import (
     ExecutionStore,
     ScheduleStore,
@@ -23,7 +24,6 @@ from django_tasks_fs.store import (
     TaskExecution,
     new_execution_id,
 )
-from emulator.firestore import EmulatorNotFound, FirestoreEmulator
 from tests.factories import REPO_ROOT, python_path
 
 #: Infrastructure markers (skip with an install hint, fail under CI=true); pytester for

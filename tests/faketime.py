@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from django_tasks_fs.testing.emulator import find_java
+from django_tasks_fs.emulators.firestore import find_java
 
 SITE = Path(__file__).resolve().parent / "faketime_site"
 LIBRARY_GLOBS = (

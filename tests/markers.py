@@ -2,7 +2,7 @@
 
 =============  ==============================================================
 ``firestore``  the official Cloud Firestore emulator (Java + gcloud component)
-``gcloud``     this project's Google Cloud emulator (``emulator/gcloud``)
+``gcloud``     this project's Google Cloud emulator (``django_tasks_fs/emulators/gcloud``)
 ``browser``    Debian's ``chromium`` and ``chromium-driver`` (the admin in a browser)
 ``faketime``   Debian's ``faketime`` (libfaketime: workers with skewed clocks)
 ``slow``       nothing to install: a long run (deselect with ``-m "not slow"``)
@@ -26,12 +26,12 @@ from collections.abc import Callable
 
 import pytest
 
-from django_tasks_fs.testing.emulator import EmulatorNotFound, find_emulator_jar, find_java
+from django_tasks_fs.emulators.firestore import EmulatorNotFound, find_emulator_jar, find_java
 
 #: Marker -> its help line (registered for ``--strict-markers``).
 MARKERS = {
     "firestore": "needs the official Cloud Firestore emulator (Java + gcloud component)",
-    "gcloud": "needs this project's Google Cloud emulator (emulator/gcloud)",
+    "gcloud": "needs this project's Google Cloud emulator (django_tasks_fs.emulators.gcloud)",
     "browser": "needs Debian's chromium and chromium-driver (the admin in a real browser)",
     "faketime": "needs Debian's faketime (libfaketime)",
     "slow": "long-running (campaigns, benchmarks); deselect with -m 'not slow'",

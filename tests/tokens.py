@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import crypt, jwt
 
-from emulator.gcloud.oidc import TokenIssuer
+from django_tasks_fs.emulators.gcloud.oidc import TokenIssuer
 
 SERVICE_ACCOUNT = "invoker@tests.iam.gserviceaccount.com"
 AUDIENCE = "http://testserver"

@@ -70,7 +70,7 @@ def _enqueue_all(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from emulator.gcloud.server import GoogleCloudEmulator
+    from django_tasks_fs.emulators.gcloud.server import GoogleCloudEmulator
     from tests.live_server import LiveServer
 
     executions = args.executions

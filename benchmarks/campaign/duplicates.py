@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     executions, deliveries, concurrency = args.executions, args.deliveries, args.concurrency
-    from emulator.gcloud.oidc import TokenIssuer
+    from django_tasks_fs.emulators.gcloud.oidc import TokenIssuer
     from tests import tokens
     from tests.live_server import LiveServer, deliver
 

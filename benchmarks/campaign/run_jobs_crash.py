@@ -94,7 +94,7 @@ class Killer(threading.Thread):
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from emulator.gcloud.server import GoogleCloudEmulator
+    from django_tasks_fs.emulators.gcloud.server import GoogleCloudEmulator
 
     executions = args.executions
     project = f"chaos-jobs-{os.getpid()}"

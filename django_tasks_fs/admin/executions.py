@@ -57,7 +57,9 @@ class Action:
     label: str
     permission: str  #: "change" or "delete"
     refusal: Callable[[FirestoreBackend, TaskExecution], str | None]
-    run: Callable[[FirestoreBackend, TaskExecution], str]  #: returns the success message
+    #: Runs it and returns the success message; the third argument links to an
+    #: execution's admin page (backend alias, execution id) -> URL.
+    run: Callable[[FirestoreBackend, TaskExecution, Callable[[str, str], str]], str]
 
 
 def _cancel_refusal(backend: FirestoreBackend, execution: TaskExecution) -> str | None:
@@ -111,15 +113,22 @@ def _cancel(backend: FirestoreBackend, execution: TaskExecution, *, force: bool)
     }[outcome]
 
 
-def _retry(backend: FirestoreBackend, execution: TaskExecution) -> str:
+def _retry(
+    backend: FirestoreBackend, execution: TaskExecution, link: Callable[[str, str], str]
+) -> str:
     task = load_task(execution.task_path).using(
         queue_name=execution.queue_name, priority=execution.priority, backend=backend.alias
     )
     result = task.enqueue(*execution.args, **execution.kwargs)
-    return f"Execution {execution.id} was retried as {result.id}."
+    return format_html(
+        'Execution {} was retried as <a href="{}">{}</a>.',
+        execution.id,
+        link(backend.alias, result.id),
+        result.id,
+    )
 
 
-def _delete(backend: FirestoreBackend, execution: TaskExecution) -> str:
+def _delete(backend: FirestoreBackend, execution: TaskExecution, link: object) -> str:
     backend.executions.delete(execution.id)
     return f"Execution {execution.id} was deleted."
 
@@ -132,14 +141,14 @@ ACTIONS = {
             label="Cancel",
             permission="change",
             refusal=_cancel_refusal,
-            run=lambda b, e: _cancel(b, e, force=False),
+            run=lambda b, e, _: _cancel(b, e, force=False),
         ),
         Action(
             name="force_cancel",
             label="Force cancel",
             permission="change",
             refusal=_force_cancel_refusal,
-            run=lambda b, e: _cancel(b, e, force=True),
+            run=lambda b, e, _: _cancel(b, e, force=True),
         ),
         Action(
             name="retry",
@@ -171,6 +180,9 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         return [
             self.route("", self.changelist_view, "changelist"),
+            # Django's own object URLs (an id without its backend) lead to the detail.
+            self.route("<str:execution_id>/", self.find_view, "find"),
+            self.route("<str:execution_id>/change/", self.find_view, "find_change"),
             self.route("<str:backend>/<str:execution_id>/", self.detail_view, "change"),
             self.route(
                 "<str:backend>/<str:execution_id>/<str:action>/", self.action_view, "action"
@@ -347,6 +359,19 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
 
     # -- the detail ----------------------------------------------------------------------
 
+    def find_view(self, request: HttpRequest, execution_id: str) -> HttpResponse:
+        """Redirect ``<id>/`` (Django's URL shape) to the execution in whichever backend has it."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if is_document_id(execution_id):
+            for backend in firestore_backends().values():
+                try:
+                    backend.executions.get(execution_id)
+                except ExecutionNotFound:
+                    continue
+                return HttpResponseRedirect(self.url("change", backend.alias, execution_id))
+        raise Http404(f"No task execution {execution_id!r} in any django_tasks_fs backend.")
+
     def detail_view(self, request: HttpRequest, backend: str, execution_id: str) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
@@ -384,13 +409,12 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
             ("Cloud Tasks task", e.cloud_task_name or ""),
             ("Cloud Run execution", e.cloud_run_execution or ""),
         ]
+        # Only what can be done now: no Cancel on a finished execution, no Retry on a
+        # running one (the action URLs still explain a refusal to whoever types them).
         actions = [
-            {
-                "action": a,
-                "url": self.url("action", found.alias, e.id, a.name),
-                "refusal": a.refusal(found, e),
-            }
+            {"action": a, "url": self.url("action", found.alias, e.id, a.name)}
             for a in self.allowed_actions(request)
+            if a.refusal(found, e) is None
         ]
         context = self.context(
             request,
@@ -514,7 +538,7 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
                 messages.error(request, refusal)
                 continue
             try:
-                done = action.run(backend, current)
+                done = action.run(backend, current, lambda b, i: self.url("change", b, i))
             except (ExecutionNotFound, InvalidTask, TaskNotImportable, MissingCloudResource) as exc:
                 messages.error(request, f"{action.label} failed for {execution.id}: {exc}")
                 continue

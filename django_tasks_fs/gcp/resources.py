@@ -57,8 +57,9 @@ class CloudResource:
             )
             fix += (
                 f" (this backend uses the local Google Cloud emulator at "
-                f"{self.emulator_host!r}, which gcloud cannot reach: create it there "
-                f"with the official Python client's {client}())"
+                f"{self.emulator_host!r}, which gcloud cannot reach: 'manage.py "
+                f"tasks_emulators' creates the queues and jobs TASKS names when it starts; "
+                f"or create it there with the official Python client's {client}())"
             )
         return fix + "."
 

@@ -1,7 +1,9 @@
 """pytest plugin: ``firestore_emulator``, ``tasks_firestore`` and ``task_runner`` fixtures.
 
-Loaded automatically (entry point ``pytest11``) when django-tasks-fs is installed;
-the fixtures do nothing until a test asks for them.
+Loaded automatically (entry point ``pytest11``) in every project that installs
+django-tasks-fs, so importing it must not touch Django: the fixtures do nothing until
+a test asks for them, and then say what is missing (pytest-django, settings) instead
+of failing with Django's own error.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from .emulator import EmulatorNotFound, FirestoreEmulator
+from ..emulators.errors import EmulatorError
+from ..emulators.firestore import FirestoreEmulator
+
+PYTEST_DJANGO = "pip install pytest-django"
+SETTINGS_EXAMPLE = (
+    "  [tool.pytest.ini_options]          # pyproject.toml (or [pytest] in pytest.ini)\n"
+    '  DJANGO_SETTINGS_MODULE = "mysite.settings"'
+)
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +36,7 @@ def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         emulator = FirestoreEmulator(
             log_path=tmp_path_factory.mktemp("firestore") / "emulator.log"
         ).start()
-    except EmulatorNotFound as exc:
+    except EmulatorError as exc:
         pytest.fail(str(exc), pytrace=False)
     os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host
     try:
@@ -37,8 +46,57 @@ def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         emulator.stop()
 
 
+def django_problem(fixture: str, *, pytest_django: bool) -> str | None:
+    """Why ``fixture`` cannot use the project's Django settings yet, or None."""
+    from django.apps import apps
+    from django.conf import settings
+
+    plugin = (
+        "pytest-django is active"
+        if pytest_django
+        else f"pytest-django is not installed or disabled ({PYTEST_DJANGO})"
+    )
+    if not settings.configured and not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return (
+            f"The {fixture!r} fixture needs your Django settings (TASKS), but none are "
+            f"configured: DJANGO_SETTINGS_MODULE is not set, and {plugin}. Install "
+            f"pytest-django and name your settings module in the pytest configuration:\n"
+            f"{SETTINGS_EXAMPLE}"
+        )
+    if not apps.ready:
+        return (
+            f"The {fixture!r} fixture needs Django set up (django.setup()), which "
+            f"pytest-django does before it collects tests, but {plugin}. Install it, or "
+            "call django.setup() in your conftest.py."
+        )
+    backends = {
+        alias: params.get("BACKEND")
+        for alias, params in settings.TASKS.items()
+        if str(params.get("BACKEND", "")).startswith("django_tasks_fs.")
+    }
+    if not backends:
+        return (
+            f"The {fixture!r} fixture found no django_tasks_fs backend in TASKS "
+            f"(backends: {sorted(settings.TASKS)!r}); add one, e.g. "
+            "'BACKEND': 'django_tasks_fs.backends.ProcessBackend'."
+        )
+    return None
+
+
 @pytest.fixture
-def tasks_firestore(firestore_emulator: str) -> Iterator[str]:
+def _tasks_fs_django(request: pytest.FixtureRequest) -> None:
+    """Fail the test, before any emulator starts, when Django is not ready for the fixtures."""
+    used = [f for f in ("task_runner", "tasks_firestore") if f in request.fixturenames]
+    problem = django_problem(
+        used[0] if used else "tasks_firestore",
+        pytest_django=request.config.pluginmanager.hasplugin("django"),
+    )
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+
+
+@pytest.fixture
+def tasks_firestore(_tasks_fs_django: None, firestore_emulator: str) -> Iterator[str]:
     """Point every django_tasks_fs backend at a fresh, empty Firestore project for this test."""
     from django.conf import settings
     from django.test import override_settings

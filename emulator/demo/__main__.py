@@ -12,7 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from emulator.firestore import EmulatorFailed, EmulatorNotFound, FirestoreEmulator
+from django_tasks_fs.emulators.errors import EmulatorError
+from django_tasks_fs.emulators.firestore import FirestoreEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,8 +129,8 @@ def run_demo() -> int:
 
 
 def main() -> int:
+    from django_tasks_fs.emulators.gcloud.server import GoogleCloudEmulator
     from emulator.demo.http import free_port, serve
-    from emulator.gcloud.server import GoogleCloudEmulator
 
     try:
         with FirestoreEmulator() as firestore, GoogleCloudEmulator(cwd=ROOT) as gcloud:
@@ -156,7 +157,7 @@ def main() -> int:
                 return run_demo()
             finally:
                 server.shutdown()
-    except (EmulatorNotFound, EmulatorFailed) as exc:
+    except EmulatorError as exc:
         print(exc, file=sys.stderr)
         return 1
 

@@ -8,13 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from django_tasks_fs.emulators.firestore import FirestoreEmulator
+from django_tasks_fs.emulators.service import free_port
 from emulator.faultproxy import FaultProxy
-from emulator.firestore import FirestoreEmulator, _free_port
 from tests.conftest import REPO_ROOT, start_django, subprocess_env, wait_until, within
 
 
 def test_worker_rides_out_a_firestore_outage(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "ran.txt"
     emulator = FirestoreEmulator(port=port, log_path=tmp_path / "fs1.log").start()
     env = subprocess_env("outage", FIRESTORE_EMULATOR_HOST=emulator.host)

@@ -9,7 +9,7 @@ from django.contrib.messages import get_messages
 from django.tasks import TaskResultStatus, task_backends
 from django.test import Client
 
-from django_tasks_fs.store import TaskExecution
+from django_tasks_fs.store import ExecutionFilter, TaskExecution
 
 from .conftest import ADMIN, failed, running
 
@@ -137,6 +137,39 @@ def test_detail_404s(superuser: Client, tasks_project: str) -> None:
     assert superuser.get(f"{LIST}default/{'0' * 32}/").status_code == 404
     assert superuser.get(f"{LIST}nope/{'0' * 32}/").status_code == 404
     assert superuser.get(f"{LIST}default/{'0' * 32}/explode/").status_code == 404
+    assert superuser.get(f"{LIST}{'0' * 32}/").status_code == 404
+    assert superuser.get(f"{LIST}{'0' * 32}/change/").status_code == 404
+    assert superuser.get(f"{LIST}__reserved__/").status_code == 404
+
+
+def test_django_style_object_urls_lead_to_the_detail(superuser: Client, add_execution: Add) -> None:
+    """``taskexecution/<id>/`` and ``<id>/change/``, as Django's admin shapes them."""
+    execution = add_execution("jobs")
+    for url in (f"{LIST}{execution.id}/", f"{LIST}{execution.id}/change/"):
+        response = superuser.get(url)
+        assert response.status_code == 302
+        assert response["Location"] == detail(execution)
+
+
+def test_detail_offers_only_what_applies(superuser: Client, add_execution: Add) -> None:
+    def offered(execution: TaskExecution) -> set[str]:
+        html = superuser.get(detail(execution)).content.decode()
+        return {name for name in ("cancel", "force_cancel", "retry", "delete")
+                if f'class="tfs-action-{name}"' in html}  # fmt: skip
+
+    assert offered(add_execution(**failed())) == {"retry", "delete"}
+    assert offered(add_execution()) == {"cancel", "delete"}
+    assert offered(add_execution("jobs", **running())) == {"cancel", "force_cancel"}
+
+
+def test_confirmation_with_nothing_to_do_offers_no_confirm_button(
+    superuser: Client, add_execution: Add
+) -> None:
+    done = add_execution(**failed())
+    page = superuser.get(detail(done) + "cancel/").content.decode()
+    assert "Cancel: nothing to do; it does not apply to this execution." in page
+    assert "I\u2019m sure" not in page
+    assert 'id="tfs-confirm"' not in page
 
 
 # -- actions ---------------------------------------------------------------------------
@@ -199,9 +232,13 @@ def test_retry_enqueues_a_copy(superuser: Client, add_execution: Add) -> None:
     execution = add_execution(**failed(queue_name="emails"))
     response = post(superuser, detail(execution) + "retry/")
     (message,) = texts(response)
-    assert message.startswith(f"Execution {execution.id} was retried as ")
-    copy_id = message.rsplit(" ", 1)[1].rstrip(".")
-    copy = task_backends["default"].executions.get(copy_id)  # type: ignore[attr-defined]
+    store = task_backends["default"].executions  # type: ignore[attr-defined]
+    (copy,) = [e for e in store.page(ExecutionFilter()).items if e.id != execution.id]
+    # The new id links to its page.
+    assert message == (
+        f'Execution {execution.id} was retried as <a href="{detail(copy)}">{copy.id}</a>.'
+    )
+    assert superuser.get(detail(copy)).status_code == 200
     assert (copy.status, copy.args, copy.kwargs, copy.queue_name) == (
         TaskResultStatus.READY,
         execution.args,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -64,6 +65,19 @@ def test_list_shows_schedule_in_words_next_run_and_last_fired(
     rows = {r["schedule"].name: r for r in response.context["rows"]}
     assert rows["every-five"]["next_run"] is not None
     assert rows["weekdays"]["next_run"] is None  # disabled
+
+
+def test_next_run_is_shown_in_the_schedules_time_zone(
+    superuser: Client, tasks_project: str
+) -> None:
+    schedule_task(tasks.noop, "0 9 * * *", name="paris-nine", time_zone="Europe/Paris")
+    schedule_task(tasks.noop, "0 9 * * *", name="utc-nine", time_zone="UTC")
+    html = superuser.get(LIST).content.decode()
+    cells = re.findall(r'<td class="field-next-run nowrap">([^<]*)</td>', html)
+    # 09:00 in each schedule's own zone, with the zone's abbreviation (CET or CEST).
+    assert len(cells) == 2
+    assert any(re.fullmatch(r"\d{4}-\d{2}-\d{2} 09:00 CES?T", c) for c in cells)
+    assert any(re.fullmatch(r"\d{4}-\d{2}-\d{2} 09:00 UTC", c) for c in cells)
 
 
 def test_add_creates_the_schedule(superuser: Client, tasks_project: str) -> None:

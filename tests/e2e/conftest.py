@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulator.firestore import FirestoreEmulator
-from emulator.gcloud.oidc import TokenIssuer
-from emulator.gcloud.server import GoogleCloudEmulator
+from django_tasks_fs.emulators.firestore import FirestoreEmulator
+from django_tasks_fs.emulators.gcloud.oidc import TokenIssuer
+from django_tasks_fs.emulators.gcloud.server import GoogleCloudEmulator
 from tests import tokens
 from tests.factories import REPO_ROOT
 from tests.live_server import LiveServer

@@ -9,8 +9,8 @@ from typing import Any
 
 from django.tasks import TaskResultStatus, task_backends
 
+from django_tasks_fs.emulators.gcloud.oidc import TokenIssuer
 from django_tasks_fs.store import DispatchState
-from emulator.gcloud.oidc import TokenIssuer
 from tests import tokens
 from tests.factories import write_execution
 from tests.live_server import LiveServer, deliver

@@ -20,6 +20,7 @@ from google.cloud import scheduler_v1, tasks_v2
 
 from django_tasks_fs import cancel_task, delete_scheduled_task, rename_scheduled_task, schedule_task
 from django_tasks_fs.dispatching import SweepReport, sweep
+from django_tasks_fs.emulators.gcloud.server import GoogleCloudEmulator
 from django_tasks_fs.gcp.clients import (
     executions_client,
     jobs_client,
@@ -27,7 +28,6 @@ from django_tasks_fs.gcp.clients import (
     tasks_client,
 )
 from django_tasks_fs.store import CancelOutcome, DispatchState, TaskExecution
-from emulator.gcloud.server import GoogleCloudEmulator
 from tests import tasks, tokens
 from tests.conftest import wait_until
 from tests.factories import LOCATION, create_job, create_queue, write_execution

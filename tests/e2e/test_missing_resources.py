@@ -16,10 +16,10 @@ from django.tasks import TaskResultStatus, task_backends
 
 from django_tasks_fs.checks import missing_resources
 from django_tasks_fs.dispatching import sweep
+from django_tasks_fs.emulators.gcloud.server import GoogleCloudEmulator
 from django_tasks_fs.exceptions import MissingCloudResource
 from django_tasks_fs.gcp.clients import tasks_client
 from django_tasks_fs.store import DispatchState
-from emulator.gcloud.server import GoogleCloudEmulator
 from tests import tasks
 from tests.factories import JOB, LOCATION, create_job, create_queue, write_execution
 from tests.live_server import LiveServer

@@ -17,7 +17,7 @@ from google.cloud.scheduler_v1.services.cloud_scheduler.transports import (
 )
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
-from emulator.gcloud import GoogleCloudEmulator
+from django_tasks_fs.emulators.gcloud import GoogleCloudEmulator
 
 from .support import RecordingTarget
 

@@ -14,7 +14,7 @@ from google.auth.transport.requests import Request
 from google.cloud import tasks_v2
 from google.oauth2 import id_token
 
-from emulator.gcloud import GoogleCloudEmulator
+from django_tasks_fs.emulators.gcloud import GoogleCloudEmulator
 
 from .support import RecordingTarget, wait_for
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from emulator.gcloud.cron import InvalidSchedule, next_slot
+from django_tasks_fs.emulators.gcloud.cron import InvalidSchedule, next_slot
 
 
 def utc(

@@ -8,7 +8,7 @@ import pytest
 import requests
 from google.api_core import exceptions
 
-from emulator.gcloud import GoogleCloudEmulator
+from django_tasks_fs.emulators.gcloud import GoogleCloudEmulator
 
 from .support import RecordingTarget
 

@@ -11,7 +11,7 @@ from google.auth import exceptions as auth_exceptions
 from google.auth.transport.requests import Request
 from google.oauth2 import id_token
 
-from emulator.gcloud import GoogleCloudEmulator
+from django_tasks_fs.emulators.gcloud import GoogleCloudEmulator
 
 EMAIL = "tasks@demo-project.iam.gserviceaccount.com"
 AUDIENCE = "https://app.example.com/tasks/"

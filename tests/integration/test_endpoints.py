@@ -13,9 +13,9 @@ from django.tasks import TaskResultStatus, task_backends
 from django.test import Client
 
 from django_tasks_fs.auth import _certs
+from django_tasks_fs.emulators.gcloud.oidc import TokenIssuer
 from django_tasks_fs.store import DispatchState, ScheduledTask, TaskExecution
 from emulator.faultproxy import FaultProxy
-from emulator.gcloud.oidc import TokenIssuer
 from tests import tokens
 from tests.factories import write_execution
 from tests.settings import tasks_setting

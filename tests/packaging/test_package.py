@@ -3,30 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import REPO_ROOT
-
-
-def uv() -> list[str]:
-    # ``uv run`` exports UV (its own path) to what it runs.
-    found = os.environ.get("UV") or shutil.which("uv")
-    return [found] if found else [sys.executable, "-m", "uv"]
-
-
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [*uv(), "build", "--out-dir", str(out), str(REPO_ROOT)], check=True, capture_output=True
-    )
-    return out
+from tests.packaging.conftest import uv
 
 
 def test_the_wheel_holds_only_the_library(dist: Path) -> None:
@@ -36,7 +18,25 @@ def test_the_wheel_holds_only_the_library(dist: Path) -> None:
     assert top == {"django_tasks_fs", next(n for n in top if n.endswith(".dist-info"))}
     assert "django_tasks_fs/py.typed" in names
     assert "django_tasks_fs/store/executions.py" in names
+    # The emulators reach users' projects from the wheel alone (docs/howto/local-development.md).
+    assert "django_tasks_fs/emulators/firestore.py" in names
+    assert "django_tasks_fs/emulators/gcloud/server.py" in names
+    assert "django_tasks_fs/management/commands/tasks_emulators.py" in names
     assert not any(n.startswith(("tests/", "emulator/", "benchmarks/")) for n in names)
+
+
+def test_the_emulators_extra_brings_what_the_gcloud_emulator_imports(dist: Path) -> None:
+    (wheel,) = dist.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        lines = archive.read(metadata).decode().splitlines()
+    assert "Provides-Extra: emulators" in lines
+    extra = [line for line in lines if line.endswith("extra == 'emulators'")]
+    assert [line.split(">=")[0] for line in extra] == ["Requires-Dist: cryptography"]
+    # Not for production installs:
+    assert not [
+        line for line in lines if line.startswith("Requires-Dist: cryptography") and ";" not in line
+    ]
 
 
 def test_twine_check(dist: Path) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from django.tasks import task_backends
 
+from django_tasks_fs.emulators.gcloud.oidc import TokenIssuer
 from django_tasks_fs.store import ExecutionStore, ScheduleStore, TaskExecution
-from emulator.gcloud.oidc import TokenIssuer
 from tests import tokens
 from tests.admin.conftest import add_execution, make_user  # noqa: F401 (fixtures)
 from tests.integration.test_endpoints import certs, cloud, issuer  # noqa: F401 (fixtures)

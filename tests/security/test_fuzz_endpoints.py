@@ -14,8 +14,8 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from django_tasks_fs.emulators.gcloud.oidc import TokenIssuer
 from django_tasks_fs.store import ScheduledTask
-from emulator.gcloud.oidc import TokenIssuer
 from tests import tokens
 from tests.integration.test_endpoints import stored
 

@@ -13,6 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.tasks import Task, TaskResultStatus, task_backends
 
+from django_tasks_fs.emulators.gcloud.oidc import TokenIssuer
 from django_tasks_fs.results import (
     MAX_TASK_PATH_LENGTH,
     TaskNotImportable,
@@ -21,7 +22,6 @@ from django_tasks_fs.results import (
 )
 from django_tasks_fs.store import ScheduledTask, TaskExecution
 from django_tasks_fs.worker.children import Job, _run_chunk
-from emulator.gcloud.oidc import TokenIssuer
 from tests import tokens
 from tests.integration.test_endpoints import post, stored
 

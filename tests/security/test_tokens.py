@@ -13,8 +13,8 @@ import pytest
 from django.tasks import TaskResultStatus
 from django.test import Client
 
+from django_tasks_fs.emulators.gcloud.oidc import TokenIssuer
 from django_tasks_fs.store import DispatchState, ScheduledTask
-from emulator.gcloud.oidc import TokenIssuer
 from tests import tokens
 from tests.integration.test_endpoints import ISSUER_CASES, post, stored
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from django_tasks_fs.testing import emulator as launcher
+from django_tasks_fs.emulators import firestore as launcher
 
 
 def test_explicit_jar_must_exist(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -13,10 +13,19 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from ..errors import EXTRA_HINT, MissingExtra
+
+try:  # first: google.auth.crypt needs it too, in the versions that require it
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+except ImportError as exc:  # not a dependency of the library itself: see pyproject.toml
+    raise MissingExtra(
+        f"The Google Cloud emulator signs its OIDC tokens with the 'cryptography' package, "
+        f"which is not installed ({exc}). Install the emulators extra: {EXTRA_HINT}"
+    ) from exc
+
 from google.auth import crypt, jwt
 
 ISSUER = "https://accounts.google.com"

@@ -1,7 +1,8 @@
 """``GoogleCloudEmulator``: Cloud Tasks, Cloud Scheduler and Cloud Run Jobs on one gRPC port.
 
-Usable in-process (a context manager, for pytest) or by hand with
-``python -m emulator.gcloud``. Clients connect with an insecure channel to
+Usable in-process (a context manager, for pytest), by hand with
+``python -m django_tasks_fs.emulators.gcloud``, or with the Firestore emulator through
+``manage.py tasks_emulators``. Clients connect with an insecure channel to
 :attr:`~GoogleCloudEmulator.grpc_host`; apps verify the OIDC tokens it sends against
 :attr:`~GoogleCloudEmulator.certs_url`.
 """
@@ -17,8 +18,7 @@ from typing import Self
 
 import grpc
 
-from django_tasks_fs.testing.emulator import Service
-
+from ..service import Service, ensure_port_free
 from .admin_http import CERTS_PATH, AdminServer
 from .faults import FaultInjector
 from .oidc import TokenIssuer
@@ -134,10 +134,15 @@ class GoogleCloudEmulator(Service):
             options=[("grpc.so_reuseport", 0)],
         )
         server.add_generic_rpc_handlers(tuple(handlers))
-        self.grpc_port = server.add_insecure_port(f"{self.host}:{self._port}")
-        self._admin = AdminServer(
-            host=self.host, port=self._http_port, issuer=issuer, faults=self.faults
-        )
+        try:
+            self.grpc_port = server.add_insecure_port(f"{self.host}:{self._port}")
+            self._admin = AdminServer(
+                host=self.host, port=self._http_port, issuer=issuer, faults=self.faults
+            )
+        except (RuntimeError, OSError):
+            server.stop(grace=None)
+            self._busy_port()  # the likely cause: tell which port
+            raise
         server.start()
         self._grpc = server
         self._admin.start()
@@ -145,6 +150,12 @@ class GoogleCloudEmulator(Service):
         self._runner.start()
         logger.info("gcloud emulator started grpc=%s certs=%s", self.grpc_host, self.certs_url)
         return self
+
+    def _busy_port(self) -> None:
+        """Raise PortInUse for the first of our fixed ports that someone else holds."""
+        for port in (self._port, self._http_port):
+            if port:
+                ensure_port_free(self.host, port, what="Google Cloud emulator")
 
     def stop(self) -> None:
         """Stop serving, stop delivering, and kill running job processes."""

@@ -3,7 +3,9 @@ Scheduler v1 and Cloud Run v2 Jobs, over gRPC with the official clients' message
 
 Google ships no emulator for these. This one really delivers: HTTP tasks and scheduled
 jobs are POSTed with Google's headers and a verifiable OIDC token, and job executions
-run as local subprocesses. See ``README.md`` in this folder.
+run as local subprocesses. See docs/reference/emulators.md.
+
+Needs the ``cryptography`` package: ``pip install 'django-tasks-fs[emulators]'``.
 """
 
 from __future__ import annotations
