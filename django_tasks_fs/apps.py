@@ -9,3 +9,6 @@ class TasksFsConfig(AppConfig):
     name = "django_tasks_fs"
     verbose_name = "Tasks (Firestore)"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

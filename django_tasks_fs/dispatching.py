@@ -2,7 +2,8 @@
 
 * PENDING: ``enqueue()`` writes the execution before it calls Google Cloud, so nothing
   is lost between the two; whatever stays PENDING for ``grace`` (a crash, an API error)
-  is sent again (Cloud Tasks de-duplicates by task name, so a repeat is harmless).
+  is sent again (Cloud Tasks de-duplicates by task name, so a repeat is harmless). One
+  whose queue or job does not exist is closed FAILED with that error, not sent again.
 * Abandoned: dispatched, not finished, and the platform has (probably) stopped
   delivering: a worker died holding the lease while every platform retry met that live
   lease, or the deliveries ran out. These are marked PENDING with a new dispatch number
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from .backends.google_cloud import GoogleCloudBackend
+from .exceptions import MissingCloudResource
 from .store import DispatchState, TaskExecution
 
 logger = logging.getLogger(__name__)
@@ -78,5 +80,9 @@ def sweep(
 
 
 def _send(backend: GoogleCloudBackend, execution: TaskExecution, *, resend: bool = False) -> bool:
-    after = backend.dispatch(execution, resend=resend)
+    try:
+        after = backend.dispatch(execution, resend=resend)
+    except MissingCloudResource as exc:
+        logger.warning("not dispatched: %s", exc)  # closed FAILED: not sent again
+        return False
     return after.dispatch_state == DispatchState.DISPATCHED

@@ -12,7 +12,10 @@
     ├── LeaseLost                    a lease holder lost its lease (cancel, takeover, finish)
     ├── WorkerLost                   recorded for an attempt whose worker died
     ├── WorkerStartError             recorded for an attempt whose process could not start
-    └── StoreUnavailable             Firestore did not answer in time (enqueue gave up)
+    ├── StoreUnavailable             Firestore did not answer in time
+    ├── StoreNotConfigured (ImproperlyConfigured)  no credentials or project for Firestore
+    └── GoogleCloudError             a Google Cloud API call failed
+        └── MissingCloudResource     a Cloud Tasks queue / Cloud Run job does not exist
 
     PermanentTaskError (Exception)   raise from a task: fail now, no retry
     TaskTimeout (TimeoutError)       recorded for an attempt that overran its timeout
@@ -24,6 +27,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ImproperlyConfigured
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 
 if TYPE_CHECKING:
@@ -107,13 +111,54 @@ class WorkerStartError(TaskFsError):
 class StoreUnavailable(TaskFsError):
     """Firestore could not be reached (or did not answer) within the time allowed.
 
-    Raised by ``enqueue()``: ``execution_id`` is the id the new execution would have
-    had. ``maybe_written`` is False when no attempt reached Firestore (the task was
-    not enqueued); True when one may have been received and applied late (read the
-    result by ``execution_id`` once Firestore is back to know).
+    Raised by every store call after its ``firestore_timeout_seconds``; the message
+    names the Firestore tried (emulator host or firestore.googleapis.com, project,
+    database) and what to check. From ``enqueue()``, ``execution_id`` is the id the
+    new execution would have had. ``maybe_written`` is False when no attempt reached
+    Firestore (the task was not enqueued); True when one may have been received and
+    applied late (read the result by ``execution_id`` once Firestore is back to know).
     """
 
     def __init__(self, message: str, *, execution_id: str = "", maybe_written: bool = False):
         super().__init__(message)
         self.execution_id = execution_id
         self.maybe_written = maybe_written
+
+
+class StoreNotConfigured(TaskFsError, ImproperlyConfigured):
+    """Firestore cannot be used: no Google credentials, or no project (the message says how to fix it)."""
+
+
+class GoogleCloudError(TaskFsError):
+    """A Google Cloud API call failed (the cause is chained)."""
+
+
+class MissingCloudResource(GoogleCloudError):
+    """A Cloud Tasks queue or Cloud Run job a backend needs does not exist.
+
+    Raised by ``enqueue()``. ``execution_id`` is empty when nothing was written (the
+    resource was found missing before the write); otherwise that execution was recorded
+    FAILED with this error, so nothing stays READY (retry it once the resource exists).
+    """
+
+    def __init__(self, message: str, *, resource: str, command: str, execution_id: str = ""):
+        super().__init__(message)
+        self.resource = resource  #: full resource name, e.g. projects/P/locations/L/queues/Q
+        self.command = command  #: the command that creates it
+        self.execution_id = execution_id
+
+    def recorded(self, execution_id: str, *, closed: bool = True) -> MissingCloudResource:
+        """The same error, saying what became of ``execution_id`` (written already)."""
+        fate = (
+            "was recorded as FAILED with this error; retry it (e.g. from the admin) once "
+            "the resource exists."
+            if closed
+            else "could not be recorded as FAILED (Firestore did not answer); the sweeper "
+            "will close it."
+        )
+        return MissingCloudResource(
+            f"{self} Execution {execution_id!r} {fate}",
+            resource=self.resource,
+            command=self.command,
+            execution_id=execution_id,
+        )

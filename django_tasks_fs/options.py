@@ -13,7 +13,12 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
-from .store.client import DEFAULT_COLLECTION_PREFIX, DEFAULT_DATABASE, StoreSettings
+from .store.client import (
+    DEFAULT_COLLECTION_PREFIX,
+    DEFAULT_DATABASE,
+    DEFAULT_TIMEOUT,
+    StoreSettings,
+)
 
 MODES = ("cloud_tasks", "cloud_run_jobs")
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
@@ -39,6 +44,8 @@ class BackendOptions:
     firestore_project: str | None = None  #: Firestore's project if not project_id
     database: str = DEFAULT_DATABASE
     collection_prefix: str = DEFAULT_COLLECTION_PREFIX
+    #: Seconds one Firestore call may take, retries included (then StoreUnavailable)
+    firestore_timeout_seconds: float = DEFAULT_TIMEOUT
     # Attempts and leases
     max_attempts: int | None = 1  #: ProcessBackend; None = unlimited
     run_once: bool = False
@@ -92,6 +99,7 @@ class BackendOptions:
             max_history_entries=self.max_history_entries,
             retention_successful=days(self.success_retention_days),
             retention_failed=days(self.failure_retention_days),
+            timeout=self.firestore_timeout_seconds,
         )
 
 
@@ -124,6 +132,7 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: isinstance(v, str) and "/" not in v,
         "a string without '/', e.g. 'myapp_'",
     ),
+    "firestore_timeout_seconds": (_positive, "a number of seconds > 0"),
     "max_attempts": (_optional(_positive_int), "a whole number >= 1, or None for unlimited"),
     "run_once": (lambda v: isinstance(v, bool), "True or False"),
     "heartbeat_enabled": (lambda v: isinstance(v, bool), "True or False"),

@@ -2,7 +2,8 @@
 
 Status codes drive the platform: 2xx means done (success, or a final failure); a 5xx
 makes Cloud Tasks deliver again later (a retry is wanted, or another delivery holds a
-live lease); 4xx answers hostile or malformed requests, which change nothing.
+live lease, Firestore unreachable); 4xx answers hostile or malformed requests, which
+change nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from django.views.decorators.http import require_POST
 from .auth import AuthenticationFailed, Expectation, verify
 from .backends.google_cloud import GoogleCloudBackend
 from .dispatching import sweep
-from .exceptions import ClaimReason, ScheduleNotFound
+from .exceptions import ClaimReason, MissingCloudResource, ScheduleNotFound, StoreUnavailable
 from .execution.attempt import Attempt, Outcome
 from .results import TaskNotImportable
 from .scheduling.cron import validate_time_zone
@@ -106,7 +107,14 @@ def _endpoint(handler: Callable[[HttpRequest, list[GoogleCloudBackend]], JsonRes
             backends = _authenticate(request)
         except AuthenticationFailed as exc:
             return _json(exc.status, error=str(exc))
-        return handler(request, backends)
+        try:
+            return handler(request, backends)
+        except StoreUnavailable as exc:
+            # Bounded by firestore_timeout_seconds; the platform delivers again later.
+            logger.warning("endpoint %s: %s", handler.__name__, exc)
+            response = _json(503, error=str(exc))
+            response["Retry-After"] = "10"
+            return response
 
     view.__name__ = handler.__name__
     return view
@@ -201,6 +209,11 @@ def _schedule(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonR
     except TaskNotImportable:
         logger.exception("scheduled task cannot be imported schedule=%s", schedule.name)
         return _json(200, outcome="task not importable")
+    except MissingCloudResource as exc:
+        # Found before the write (nothing written: Cloud Scheduler's retries fire the
+        # slot once the queue or job exists), or at the send (recorded FAILED).
+        logger.error("schedule=%s not enqueued: %s", schedule.name, exc)
+        return _json(503, error=str(exc))
     if execution is None:
         return _json(200, outcome="duplicate")  # this slot already enqueued its execution
     return _json(200, outcome="enqueued", execution_id=execution.id)

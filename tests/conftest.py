@@ -133,6 +133,30 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float = 10.0) -> None:
     pytest.fail(f"condition not met within {timeout}s")
 
 
+def within[T](seconds: float, call: Callable[[], T]) -> T:
+    """``call()``, run in a thread; fail the test if it has not returned in ``seconds``
+    (so a call that would hang for minutes fails in seconds). Its exception is raised."""
+    import threading
+
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        pytest.fail(f"no answer within {seconds}s")
+    if "error" in outcome:
+        raise outcome["error"]
+    value: T = outcome["value"]
+    return value
+
+
 def aware(dt: datetime) -> datetime:
     assert dt.tzinfo is not None
     return dt

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.tasks import TaskResultStatus, task_backends
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -16,6 +19,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from ..backends.base import FirestoreBackend
+from ..exceptions import StoreNotConfigured, StoreUnavailable
+
+logger = logging.getLogger(__name__)
 
 #: Colours of the admin's own boolean icons (admin/img/icon-yes.svg, icon-no.svg).
 STATUS_STYLE = {
@@ -76,9 +82,31 @@ class FirestoreModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         opts = self.model._meta
         return path(
             pattern,
-            self.admin_site.admin_view(view),
+            self.admin_site.admin_view(self._firestore_errors(view)),
             name=f"{opts.app_label}_{opts.model_name}_{name}",
         )
+
+    def _firestore_errors(self, view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        """Firestore unreachable (within firestore_timeout_seconds) or not configured:
+        a 503 page with the message, not a hang and a 500."""
+
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                return view(request, *args, **kwargs)
+            except (StoreUnavailable, StoreNotConfigured) as exc:
+                logger.warning("admin page %s: %s", request.path, exc)
+                heading = (
+                    "Firestore is not configured"
+                    if isinstance(exc, StoreNotConfigured)
+                    else "Firestore is unavailable"
+                )
+                context = self.context(request, heading, heading=heading, message=str(exc))
+                return render(
+                    request, "django_tasks_fs/admin/unavailable.html", context, status=503
+                )
+
+        return wrapper
 
     def url(self, name: str, *args: str) -> str:
         """Reverse one of this admin's URLs (``changelist``, ``change``, ...)."""

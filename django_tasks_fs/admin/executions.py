@@ -24,7 +24,7 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from ..backends.base import FirestoreBackend
-from ..exceptions import ExecutionNotFound
+from ..exceptions import ExecutionNotFound, MissingCloudResource
 from ..results import TaskNotImportable, load_task
 from ..store import CancelOutcome, ExecutionFilter, TaskExecution
 from ..store.documents import is_document_id
@@ -539,7 +539,7 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
                 continue
             try:
                 done = action.run(backend, current, lambda b, i: self.url("change", b, i))
-            except (ExecutionNotFound, InvalidTask, TaskNotImportable) as exc:
+            except (ExecutionNotFound, InvalidTask, TaskNotImportable, MissingCloudResource) as exc:
                 messages.error(request, f"{action.label} failed for {execution.id}: {exc}")
                 continue
             messages.success(request, format_html("{}", done))

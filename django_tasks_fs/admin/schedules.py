@@ -15,7 +15,7 @@ from django.urls import URLPattern
 from django.utils import timezone
 
 from ..backends.base import FirestoreBackend
-from ..exceptions import ScheduleNotFound
+from ..exceptions import MissingCloudResource, ScheduleNotFound
 from ..gcp.errors import GoogleCloudError
 from ..results import TaskNotImportable, load_task, to_task_result
 from ..scheduling import schedule_task
@@ -177,7 +177,7 @@ class ScheduledTaskAdmin(FirestoreModelAdmin):
                 continue
             try:
                 run(request, backend, schedule)
-            except (TaskNotImportable, ScheduleNotFound) as exc:
+            except (TaskNotImportable, ScheduleNotFound, MissingCloudResource) as exc:
                 messages.error(request, f"{label} failed for {schedule.name!r}: {exc}")
         return HttpResponseRedirect(back)
 

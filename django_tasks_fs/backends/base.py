@@ -161,7 +161,8 @@ class FirestoreBackend(BaseTaskBackend):
         large (NotJSONSerializable, PayloadTooLarge): nothing is written then.
         Raises StoreUnavailable when Firestore does not take the write within
         ``enqueue_timeout`` seconds (unreachable, frozen, too slow); its message says
-        whether the write may still be applied late.
+        whether the write may still be applied late. Google Cloud backends raise
+        MissingCloudResource when the queue or job does not exist (see dispatch()).
         """
         self.validate_task(task)
         execution = self.build_execution(task, args, kwargs)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import ClassVar
 
 from ..gcp import cloud_run
+from ..gcp.resources import CloudResource
 from ..store import TaskExecution
 from ..tracing import ENV_CARRIER
 from .google_cloud import GoogleCloudBackend, dispatch_id
@@ -31,7 +32,11 @@ class CloudRunJobsBackend(GoogleCloudBackend):
             project=self.config.project_id or "",
             location=self.config.location or "",
             emulator_host=self.emulator,
+            command=tuple(self.config.command),
         )
+
+    def resource(self, name: str) -> CloudResource:
+        return self._target().job(name)
 
     def platform_max_attempts(self, queue: str) -> int | None:
         return cloud_run.job_max_attempts(self._target(), queue)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import ClassVar
 
 from ..gcp import cloud_tasks
+from ..gcp.resources import CloudResource
 from ..store import TaskExecution
 from .google_cloud import GoogleCloudBackend, dispatch_id
 
@@ -30,6 +31,9 @@ class CloudTasksBackend(GoogleCloudBackend):
             audience=self.audience,
             emulator_host=self.emulator,
         )
+
+    def resource(self, name: str) -> CloudResource:
+        return self._target().queue(name)
 
     def platform_max_attempts(self, queue: str) -> int | None:
         return cloud_tasks.queue_max_attempts(self._target(), queue)

@@ -13,9 +13,11 @@ from django.core.cache.backends.base import InvalidCacheBackendError
 
 from ..gcp import scheduler as cloud_scheduler
 from ..gcp.clients import emulator_host
-from ..gcp.errors import GoogleCloudError
+from ..gcp.errors import GoogleCloudError, MissingCloudResource
+from ..gcp.resources import CloudResource
 from ..options import LOCAL_OPTIONS, OPTION_NAMES, Problem
-from ..store import DispatchState, ScheduledTask, TaskExecution
+from ..store import DispatchState, ErrorEntry, ScheduledTask, TaskExecution
+from ..store.transitions import class_path
 from .base import FirestoreBackend
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,17 @@ class GoogleCloudBackend(FirestoreBackend):
         """The Cloud Tasks queue / Cloud Run job for a logical queue name."""
         return self.config.queue_aliases.get(queue_name, queue_name)
 
+    def resource(self, name: str) -> CloudResource:
+        """The Cloud Tasks queue / Cloud Run job called ``name`` (already resolved)."""
+        raise NotImplementedError
+
+    def required_resources(self) -> list[CloudResource]:
+        """The queues / jobs that must exist: one per name in QUEUES and queue_aliases."""
+        names = {self.resolve_queue(q) for q in self.queues} | set(
+            self.config.queue_aliases.values()
+        )
+        return [self.resource(name) for name in sorted(names)]
+
     # -- attempts ----------------------------------------------------------------------
 
     def retry_delay(self, attempt: int) -> timedelta:
@@ -97,6 +110,8 @@ class GoogleCloudBackend(FirestoreBackend):
                 return None if cached is None else int(cached)
         try:
             value = self.platform_max_attempts(queue)
+        except MissingCloudResource:
+            raise  # enqueue() refuses before writing anything
         except GoogleCloudError:
             logger.warning(
                 "could not read the retry limit of %s; assuming unlimited", queue, exc_info=True
@@ -120,9 +135,15 @@ class GoogleCloudBackend(FirestoreBackend):
         raise NotImplementedError
 
     def dispatch(self, execution: TaskExecution, *, resend: bool = False) -> TaskExecution:
-        """Send a PENDING execution; record DISPATCHED, or the error (the sweeper retries)."""
+        """Send a PENDING execution; record DISPATCHED, or the error (the sweeper retries).
+
+        Raises MissingCloudResource (its queue or job does not exist) after closing the
+        execution FAILED with that error: retrying cannot help until someone creates it.
+        """
         try:
             names = self.send(execution, resend=resend)
+        except MissingCloudResource as exc:
+            raise exc.recorded(execution.id, closed=self._refuse(execution, exc)) from None
         except Exception as exc:  # any failure, even building a client: never an orphan
             logger.warning(
                 "dispatch failed, the sweeper will retry execution_id=%s",
@@ -132,6 +153,20 @@ class GoogleCloudBackend(FirestoreBackend):
             error = f"{type(exc).__name__}: {exc}"[:2000]
             return self._record_dispatch(execution, DispatchState.PENDING, error=error)
         return self._record_dispatch(execution, DispatchState.DISPATCHED, **names)
+
+    def _refuse(self, execution: TaskExecution, exc: MissingCloudResource) -> bool:
+        """Close the execution FAILED with ``exc``; False if that could not be written."""
+        entry = ErrorEntry(
+            exception_class_path=class_path(type(exc)), traceback=f"{type(exc).__name__}: {exc}\n"
+        )
+        try:
+            self.executions.refuse_dispatch(execution.id, entry)
+        except Exception as failure:  # left PENDING: the sweeper meets the same error later
+            logger.warning(
+                "could not record the refused dispatch execution_id=%s: %s", execution.id, failure
+            )
+            return False
+        return True
 
     def _record_dispatch(
         self, execution: TaskExecution, state: DispatchState, **fields: str

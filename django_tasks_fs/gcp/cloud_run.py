@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from .clients import executions_client, jobs_client
 from .errors import GoogleCloudError
+from .resources import CloudResource, Kind
 
 logger = logging.getLogger(__name__)
 
@@ -19,9 +20,20 @@ class JobTarget:
     project: str
     location: str
     emulator_host: str | None = None
+    command: tuple[str, ...] = ()  #: the jobs' ``execute_task`` command (for messages)
 
     def job_path(self, job: str) -> str:
-        return f"projects/{self.project}/locations/{self.location}/jobs/{job}"
+        return self.job(job).path
+
+    def job(self, name: str) -> CloudResource:
+        return CloudResource(
+            kind=Kind.JOB,
+            project=self.project,
+            location=self.location,
+            name=name,
+            emulator_host=self.emulator_host,
+            job_args=self.command,
+        )
 
 
 def run_job(
@@ -32,7 +44,9 @@ def run_job(
     timeout: timedelta | None,
     env: dict[str, str] | None = None,
 ) -> str:
-    """Start one execution of ``job`` with ``args`` overridden; return its resource name."""
+    """Start one execution of ``job`` with ``args`` overridden; return its resource name.
+
+    MissingCloudResource if the job does not exist."""
     from google.api_core import exceptions
     from google.cloud import run_v2
 
@@ -46,6 +60,8 @@ def run_job(
     try:
         operation = jobs_client(target.emulator_host).run_job(request=request)
         return str(operation.metadata.name)
+    except exceptions.NotFound:
+        raise target.job(job).missing() from None
     except exceptions.GoogleAPICallError as exc:
         raise GoogleCloudError(f"Cloud Run run_job {target.job_path(job)} failed: {exc}") from exc
 
@@ -69,6 +85,8 @@ def find_execution(target: JobTarget, *, job: str, dispatch_id: str) -> str | No
             env = (e for c in found.template.containers for e in c.env)
             if any(e.name == DISPATCH_ENV and e.value == dispatch_id for e in env):
                 return str(found.name)
+    except exceptions.NotFound:
+        raise target.job(job).missing() from None
     except exceptions.GoogleAPICallError as exc:
         raise GoogleCloudError(
             f"Cloud Run list_executions {target.job_path(job)} failed: {exc}"
@@ -77,11 +95,13 @@ def find_execution(target: JobTarget, *, job: str, dispatch_id: str) -> str | No
 
 
 def job_max_attempts(target: JobTarget, job: str) -> int:
-    """Total attempts of a job's task: ``max_retries + 1``."""
+    """Total attempts of a job's task: ``max_retries + 1``; MissingCloudResource if none."""
     from google.api_core import exceptions
 
     try:
         found = jobs_client(target.emulator_host).get_job(name=target.job_path(job))
+    except exceptions.NotFound:
+        raise target.job(job).missing() from None
     except exceptions.GoogleAPICallError as exc:
         raise GoogleCloudError(f"Cloud Run get_job {target.job_path(job)} failed: {exc}") from exc
     return int(found.template.template.max_retries) + 1

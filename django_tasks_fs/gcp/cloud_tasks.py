@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from .clients import tasks_client
 from .errors import GoogleCloudError
+from .resources import CloudResource, Kind
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -23,7 +24,16 @@ class TaskTarget:
     emulator_host: str | None = None
 
     def queue_path(self, queue: str) -> str:
-        return f"projects/{self.project}/locations/{self.location}/queues/{queue}"
+        return self.queue(queue).path
+
+    def queue(self, name: str) -> CloudResource:
+        return CloudResource(
+            kind=Kind.QUEUE,
+            project=self.project,
+            location=self.location,
+            name=name,
+            emulator_host=self.emulator_host,
+        )
 
 
 def create_http_task(
@@ -39,7 +49,7 @@ def create_http_task(
     """Create the task ``task_id`` (de-duplicated by name); return its resource name.
 
     ALREADY_EXISTS means an earlier dispatch of the same execution went through: it
-    counts as success.
+    counts as success. NOT_FOUND (no such queue) raises MissingCloudResource.
     """
     from google.api_core import exceptions
     from google.cloud import tasks_v2
@@ -68,6 +78,8 @@ def create_http_task(
         )
     except exceptions.AlreadyExists:
         return name
+    except exceptions.NotFound:
+        raise target.queue(queue).missing() from None
     except exceptions.GoogleAPICallError as exc:
         raise GoogleCloudError(
             f"Cloud Tasks create_task in {target.queue_path(queue)} failed: {exc}"
@@ -76,11 +88,13 @@ def create_http_task(
 
 
 def queue_max_attempts(target: TaskTarget, queue: str) -> int | None:
-    """Total attempts the queue allows (None: unlimited)."""
+    """Total attempts the queue allows (None: unlimited); MissingCloudResource if none."""
     from google.api_core import exceptions
 
     try:
         found = tasks_client(target.emulator_host).get_queue(name=target.queue_path(queue))
+    except exceptions.NotFound:
+        raise target.queue(queue).missing() from None
     except exceptions.GoogleAPICallError as exc:
         raise GoogleCloudError(
             f"Cloud Tasks get_queue {target.queue_path(queue)} failed: {exc}"

@@ -1,9 +1,7 @@
-"""The error the adapters raise for any Google Cloud API failure."""
+"""The errors the adapters raise for Google Cloud API failures (defined with the others)."""
 
 from __future__ import annotations
 
-from ..exceptions import TaskFsError
+from ..exceptions import GoogleCloudError, MissingCloudResource
 
-
-class GoogleCloudError(TaskFsError):
-    """A Google Cloud API call failed (the cause is chained)."""
+__all__ = ["GoogleCloudError", "MissingCloudResource"]

@@ -9,17 +9,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from google.api_core.exceptions import (
-    AlreadyExists,
-    DeadlineExceeded,
-    ResourceExhausted,
-    ServiceUnavailable,
-)
+from google.auth.exceptions import DefaultCredentialsError
 from google.cloud import firestore
 
-from ..exceptions import StoreUnavailable
+from ..exceptions import StoreNotConfigured
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +22,13 @@ DEFAULT_COLLECTION_PREFIX = "django_tasks_fs_"
 DEFAULT_MAX_HISTORY_ENTRIES = 10
 DEFAULT_MAX_HISTORY_BYTES = 128 * 1024
 DEFAULT_RETENTION = timedelta(days=14)
+#: Seconds one Firestore call may take, retries included, before StoreUnavailable
+#: (option ``firestore_timeout_seconds``). The client's own defaults retry an
+#: unreachable Firestore for 60 to 300 s, in silence.
+DEFAULT_TIMEOUT = 10.0
 #: Project used when none is configured and FIRESTORE_EMULATOR_HOST is set.
 EMULATOR_DEFAULT_PROJECT = "django-tasks-fs-local"
+EMULATOR_ENV = "FIRESTORE_EMULATOR_HOST"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,6 +42,7 @@ class StoreSettings:
     max_history_bytes: int = DEFAULT_MAX_HISTORY_BYTES  #: total for the error history
     retention_successful: timedelta | None = DEFAULT_RETENTION  #: None keeps forever
     retention_failed: timedelta | None = DEFAULT_RETENTION
+    timeout: float = DEFAULT_TIMEOUT  #: seconds per Firestore call, retries included
 
     @property
     def executions_collection(self) -> str:
@@ -63,9 +63,37 @@ class StoreSettings:
         for name in ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"):
             if os.environ.get(name):
                 return os.environ[name]
-        if os.environ.get("FIRESTORE_EMULATOR_HOST"):
+        if os.environ.get(EMULATOR_ENV):
             return EMULATOR_DEFAULT_PROJECT
         return None  # google.auth.default() decides
+
+    def target(self, project: str | None = None) -> str:
+        """Which Firestore this is, for messages: host, project and database."""
+        host = os.environ.get(EMULATOR_ENV)
+        where = (
+            f"the Firestore emulator at {host!r} ({EMULATOR_ENV})"
+            if host
+            else "Firestore at firestore.googleapis.com"
+        )
+        project = project or self.resolved_project()
+        named = repr(project) if project else "from the environment"
+        return f"{where}, project {named}, database {self.database!r}"
+
+    def outage_hint(self, project: str | None = None) -> str:
+        """What to check when that Firestore does not answer."""
+        host = os.environ.get(EMULATOR_ENV)
+        if host:
+            return (
+                f"Is the emulator running at {host}? Start it (e.g. gcloud emulators "
+                f"firestore start --host-port={host}) or correct {EMULATOR_ENV}."
+            )
+        project = project or self.resolved_project() or "PROJECT"
+        return (
+            "Check this machine's network access to firestore.googleapis.com, "
+            "https://status.cloud.google.com, and that the database exists: "
+            f"gcloud firestore databases describe --database={self.database} "
+            f"--project={project}. For the local emulator, set {EMULATOR_ENV}=HOST:PORT."
+        )
 
 
 _clients: dict[tuple[int, str | None, str, str | None], firestore.Client] = {}
@@ -82,19 +110,40 @@ def get_client(settings: StoreSettings) -> firestore.Client:
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = firestore.Client(project=project, database=settings.database)
+            client = _new_client(settings, project)
             _clients[key] = client
         return client
 
 
-def has_clients() -> bool:
-    """Has this process created a Firestore client (and so possibly a gRPC channel)?
+def _new_client(settings: StoreSettings, project: str | None) -> firestore.Client:
+    """A Firestore client; StoreNotConfigured, with the fix, if Google's auth finds
+    no credentials (or no project) to use."""
+    try:
+        return firestore.Client(project=project, database=settings.database)
+    except DefaultCredentialsError as exc:
+        problem = f"no Google credentials were found ({exc})"
+    except OSError as exc:
+        if project is not None:
+            raise
+        problem = f"no Google Cloud project is configured ({exc})"
+    raise StoreNotConfigured(
+        f"Cannot use {settings.target(project)}: {problem}. For the local emulator, "
+        f"set {EMULATOR_ENV}=HOST:PORT (e.g. 127.0.0.1:8086). For real Firestore, run "
+        "'gcloud auth application-default login', or set GOOGLE_APPLICATION_CREDENTIALS "
+        "to a service account key file (on Google Cloud the service's own account is "
+        "used), and set the backend's 'project_id' option or GOOGLE_CLOUD_PROJECT."
+    ) from None
 
-    A process without one can be forked safely; after that, only spawned children are.
-    """
-    pid = os.getpid()
-    with _clients_lock:
-        return any(key[0] == pid for key in _clients)
+
+def credentials_problem() -> str | None:
+    """A cheap look for a sure credentials problem (no I/O beyond a file check):
+    GOOGLE_APPLICATION_CREDENTIALS naming no file while the emulator is not used."""
+    if os.environ.get(EMULATOR_ENV):
+        return None
+    path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if path and not os.path.isfile(path):
+        return f"GOOGLE_APPLICATION_CREDENTIALS is {path!r}, which is not a file"
+    return None
 
 
 #: Document read (it never exists) to learn Firestore's current time: its read time.
@@ -150,116 +199,14 @@ class ServerClock:
             self._next_try = time.monotonic() + CLOCK_RETRY
             try:
                 self.observe(source())
-            except Exception:
-                logger.warning(
-                    "could not read Firestore's time; using this machine's clock (offset %.3fs)",
+            except StoreNotConfigured:
+                raise  # not an outage: the caller must hear of it at once
+            except Exception as exc:
+                # Debug only: an outage is reported by whoever needed Firestore itself.
+                logger.debug(
+                    "could not read Firestore's time (%s: %s); using this machine's clock "
+                    "(offset %.3fs)",
+                    type(exc).__name__,
+                    exc,
                     self._offset,
-                    exc_info=True,
                 )
-
-
-def read_server_time(client: firestore.Client, collection: str) -> datetime:
-    """Firestore's current time: the read time of a document that does not exist."""
-    snapshot = (
-        client.collection(collection)
-        .document(CLOCK_DOCUMENT)
-        .get(retry=None, timeout=CLOCK_READ_TIMEOUT)
-    )
-    read_time: datetime = snapshot.read_time
-    return read_time
-
-
-#: Errors meaning "Firestore did not answer": retried until the time allowed runs out.
-UNREACHABLE_ERRORS = (ServiceUnavailable, DeadlineExceeded, ResourceExhausted)
-#: Parts of gRPC's UNAVAILABLE messages that say the request never left this process.
-_NOT_SENT_MARKERS = ("failed to connect", "connection refused", "dns resolution failed")
-
-
-def _never_sent(exc: Exception) -> bool:
-    """Did this failure happen before the request could reach Firestore?"""
-    message = str(exc).lower()
-    return isinstance(exc, ServiceUnavailable) and any(m in message for m in _NOT_SENT_MARKERS)
-
-
-def create_document(
-    ref: firestore.DocumentReference,
-    data: dict[str, Any],
-    *,
-    timeout: float,
-    subject: str = "the document",
-    verb: str = "written",
-) -> datetime | None:
-    """Create ``ref`` within ``timeout`` seconds; return its update time.
-
-    Firestore being unreachable, slow or throttling is retried (with backoff) until the
-    time is up, then raises StoreUnavailable saying whether the write may still be
-    applied (an attempt that may have reached Firestore). A retry refused with
-    ALREADY_EXISTS after such an attempt means that attempt was applied: success, if
-    the document id is unique to this write (a random id). Returns None when the
-    update time could not be read back then.
-    """
-    started = time.monotonic()
-    deadline = started + timeout
-    delay = 0.1
-    attempts = 0
-    maybe_sent = False
-    while True:
-        attempts += 1
-        remaining = deadline - time.monotonic()
-        try:
-            result = ref.create(data, retry=None, timeout=max(remaining, 0.05))
-        except AlreadyExists:
-            if not maybe_sent:
-                raise
-            return _read_update_time(ref, deadline)
-        except UNREACHABLE_ERRORS as exc:
-            maybe_sent = maybe_sent or not _never_sent(exc)
-            now = time.monotonic()
-            if now >= deadline - 0.05:
-                raise _unavailable(
-                    exc, subject, verb, attempts, now - started, ref.id, maybe_sent
-                ) from exc
-            time.sleep(min(delay, deadline - now - 0.05))
-            delay = min(delay * 2, 1.0)
-            continue
-        update_time: datetime = result.update_time
-        return update_time
-
-
-def _read_update_time(ref: firestore.DocumentReference, deadline: float) -> datetime | None:
-    try:
-        snapshot = ref.get(retry=None, timeout=max(deadline - time.monotonic(), 1.0))
-    except UNREACHABLE_ERRORS:
-        return None
-    update_time: datetime | None = snapshot.update_time
-    return update_time
-
-
-def _unavailable(
-    exc: Exception,
-    subject: str,
-    verb: str,
-    attempts: int,
-    elapsed: float,
-    document_id: str,
-    maybe_sent: bool,
-) -> StoreUnavailable:
-    cause = f"{type(exc).__name__}: {exc}"
-    if len(cause) > 300:
-        cause = cause[:297] + "..."
-    if isinstance(exc, DeadlineExceeded):
-        headline = f"Firestore did not answer in time ({cause})"
-    elif isinstance(exc, ResourceExhausted):
-        headline = f"Firestore refused the write for lack of quota or capacity ({cause})"
-    else:
-        headline = f"Firestore is unreachable ({cause})"
-    tried = f"gave up after {elapsed:.1f}s and {attempts} attempt(s)"
-    if maybe_sent:
-        message = (
-            f"{headline}; {subject} was probably not {verb}, but an attempt may have "
-            f"reached Firestore and still be applied: look up id {document_id!r} once "
-            f"Firestore is back ({tried})."
-        )
-    else:
-        message = f"{headline}; {subject} was not {verb} ({tried})."
-    return StoreUnavailable(message, execution_id=document_id, maybe_written=maybe_sent)

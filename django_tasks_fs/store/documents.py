@@ -27,6 +27,9 @@ class DispatchState(enum.StrEnum):
     DISPATCHED = "DISPATCHED"
     #: No dispatch needed: a local worker polls for it.
     LOCAL = "LOCAL"
+    #: The platform refused it for good (its queue or job does not exist): the
+    #: execution was closed FAILED with that error and is never sent again.
+    REFUSED = "REFUSED"
 
 
 def is_document_id(value: str) -> bool:

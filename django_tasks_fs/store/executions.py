@@ -23,7 +23,8 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..exceptions import ClaimRefused, ExecutionNotFound, LeaseLost, TaskFsError
 from . import transitions
-from .client import ServerClock, StoreSettings, create_document, get_client, read_server_time
+from .calls import Calls
+from .client import ServerClock, StoreSettings
 from .codec import ensure_fits
 from .documents import DispatchState, ErrorEntry, Lease, TaskExecution, is_document_id
 from .transitions import CancelOutcome
@@ -59,11 +60,6 @@ class Page:
 Step = Callable[[TaskExecution, datetime], TaskExecution]
 
 
-#: Seconds ``create`` keeps trying while Firestore is unreachable or slow (enqueue()
-#: uses its backend's shorter ``enqueue_timeout``).
-DEFAULT_CREATE_TIMEOUT = 60.0
-
-
 def new_execution_id() -> str:
     """A random, URL-safe id (also a valid Cloud Tasks task id)."""
     return secrets.token_hex(16)
@@ -78,14 +74,15 @@ class ExecutionStore:
 
     def __init__(self, settings: StoreSettings) -> None:
         self.settings = settings
+        self.calls = Calls(settings)  #: every request, bounded (see store.calls)
         # Learns Firestore's time before its first decision (see ServerClock).
         self.clock = ServerClock(
-            source=lambda: read_server_time(self.client, settings.executions_collection)
+            source=lambda: self.calls.server_time(settings.executions_collection)
         )
 
     @property
     def client(self) -> firestore.Client:
-        return get_client(self.settings)
+        return self.calls.client
 
     @property
     def collection(self) -> firestore.CollectionReference:
@@ -103,15 +100,14 @@ class ExecutionStore:
 
     # -- single documents ------------------------------------------------------------
 
-    def create(
-        self, execution: TaskExecution, *, timeout: float = DEFAULT_CREATE_TIMEOUT
-    ) -> TaskExecution:
+    def create(self, execution: TaskExecution, *, timeout: float | None = None) -> TaskExecution:
         """Write a new execution (one write); raise PayloadTooLarge before writing, and
-        StoreUnavailable if Firestore does not take it within ``timeout`` seconds."""
+        StoreUnavailable if Firestore does not take it within ``timeout`` seconds
+        (default: the settings')."""
         ref = self._ref(execution.id)
         data = execution.to_document()
         ensure_fits(ref.path, data, what="The task's arguments")
-        update_time = create_document(
+        update_time = self.calls.create_unique(
             ref, data, timeout=timeout, subject="the task", verb="enqueued"
         )
         if update_time is not None:
@@ -123,7 +119,7 @@ class ExecutionStore:
         return self._read(self._ref(execution_id))[0]
 
     def delete(self, execution_id: str) -> None:
-        self._ref(execution_id).delete()
+        self.calls.delete(self._ref(execution_id))
 
     def check_writable(self, execution: TaskExecution) -> None:
         """Raise PayloadError if ``execution`` could not be stored (not JSON, too large)."""
@@ -134,7 +130,7 @@ class ExecutionStore:
     def _read(
         self, ref: firestore.DocumentReference, *, timeout: float | None = None
     ) -> tuple[TaskExecution, datetime]:
-        snapshot = ref.get(**_bounded(timeout))
+        snapshot = self.calls.get(ref, timeout=timeout)
         if not snapshot.exists:
             raise ExecutionNotFound(f"No task execution with id {ref.id!r}.")
         return self._from_snapshot(snapshot), self.clock.observe(snapshot.read_time)
@@ -156,7 +152,7 @@ class ExecutionStore:
         assert before.update_time is not None
         option = self.client.write_option(last_update_time=before.update_time)
         try:
-            result = ref.update(changes, option=option, **_bounded(timeout))
+            result = self.calls.update(ref, changes, option=option, timeout=timeout)
         except NotFound:
             raise ExecutionNotFound(f"No task execution with id {ref.id!r}.") from None
         self.clock.observe(result.update_time)
@@ -174,7 +170,7 @@ class ExecutionStore:
 
         ``known`` (a version already read, with its update time) saves the first read.
         ``step`` may raise to refuse; it is called again after every lost race.
-        ``timeout`` bounds each request (no client retries): the caller retries.
+        ``timeout`` bounds each request (one try, no retries): the caller retries.
         """
         ref = self._ref(execution_id)
         current = known if known is not None and known.update_time is not None else None
@@ -214,7 +210,7 @@ class ExecutionStore:
         if not len(batch):
             return [before for before, _ in written]
         try:
-            results = batch.commit()
+            results = self.calls.commit(batch)
         except (FailedPrecondition, NotFound):
             return None
         update_time = results[0].update_time if results else None
@@ -456,6 +452,15 @@ class ExecutionStore:
 
         return self._compare_and_set(execution_id, step)
 
+    def refuse_dispatch(self, execution_id: str, error: ErrorEntry) -> TaskExecution:
+        """Close an execution the platform cannot take FAILED (transitions.refuse_dispatch)."""
+        return self._compare_and_set(
+            execution_id,
+            lambda current, now: transitions.refuse_dispatch(
+                current, self.settings, now=now, error=error
+            ),
+        )
+
     def mark_for_redispatch(
         self, execution_id: str, *, grace: timedelta, stale: timedelta
     ) -> TaskExecution | None:
@@ -497,7 +502,7 @@ class ExecutionStore:
         query = self._where(query, "run_after", "<=", now or self.clock.now())
         query = query.order_by("priority", direction=firestore.Query.DESCENDING)
         query = query.order_by("run_after").limit(limit)
-        return [self._from_snapshot(s) for s in query.stream()]
+        return [self._from_snapshot(s) for s in self.calls.stream(query)]
 
     def expired_leases(
         self, *, backend: str, limit: int = 100, now: datetime | None = None
@@ -507,7 +512,7 @@ class ExecutionStore:
         query = self._where(query, "backend", "==", backend)
         query = self._where(query, "lease_expires_at", "<=", now or self.clock.now())
         query = query.order_by("lease_expires_at").limit(limit)
-        return [self._from_snapshot(s) for s in query.stream()]
+        return [self._from_snapshot(s) for s in self.calls.stream(query)]
 
     def pending_dispatch(
         self, *, backend: str, older_than: datetime, limit: int = 100
@@ -517,7 +522,7 @@ class ExecutionStore:
         query = self._where(query, "backend", "==", backend)
         query = self._where(query, "enqueued_at", "<=", older_than)
         query = query.order_by("enqueued_at").limit(limit)
-        return [self._from_snapshot(s) for s in query.stream()]
+        return [self._from_snapshot(s) for s in self.calls.stream(query)]
 
     def _filtered(self, filters: ExecutionFilter) -> Any:
         query: Any = self.collection
@@ -534,11 +539,11 @@ class ExecutionStore:
         query = self._filtered(filters or ExecutionFilter())
         query = query.order_by("enqueued_at", direction=firestore.Query.DESCENDING)
         if cursor:
-            snapshot = self._ref(cursor).get()
+            snapshot = self.calls.get(self._ref(cursor))
             if not snapshot.exists:
                 raise ExecutionNotFound(f"Cursor {cursor!r} names no execution.")
             query = query.start_after(snapshot)
-        items = [self._from_snapshot(s) for s in query.limit(limit).stream()]
+        items = [self._from_snapshot(s) for s in self.calls.stream(query.limit(limit))]
         next_cursor = items[-1].id if len(items) == limit else None
         return Page(items=items, next_cursor=next_cursor)
 
@@ -552,14 +557,13 @@ class ExecutionStore:
     ) -> list[str]:
         """Ids of ``backend``'s executions with ``status`` that finished before ``before``."""
         query = self._finished_before(backend, status, before).select(["finished_at"]).limit(limit)
-        return [snapshot.id for snapshot in query.stream()]
+        return [snapshot.id for snapshot in self.calls.stream(query)]
 
     def count_finished_before(
         self, *, backend: str, status: TaskResultStatus, before: datetime
     ) -> int:
         """How many executions ``finished_before`` would eventually return (aggregation)."""
-        result = self._finished_before(backend, status, before).count().get()
-        return int(result[0][0].value)
+        return self.calls.count(self._finished_before(backend, status, before))
 
     def delete_many(self, execution_ids: Sequence[str]) -> int:
         """Delete executions in batches of 500 (Firestore's limit per commit)."""
@@ -567,21 +571,15 @@ class ExecutionStore:
             batch = self.client.batch()
             for execution_id in execution_ids[start : start + 500]:
                 batch.delete(self._ref(execution_id))
-            batch.commit()
+            self.calls.commit(batch)
         return len(execution_ids)
 
     def count(self, filters: ExecutionFilter | None = None) -> int:
         """Number of matching executions (a Firestore aggregation, not a scan)."""
-        result = self._filtered(filters or ExecutionFilter()).count().get()
-        return int(result[0][0].value)
+        return self.calls.count(self._filtered(filters or ExecutionFilter()))
 
     def get_many(self, execution_ids: Iterable[str]) -> list[TaskExecution]:
         """Read several executions in one round trip; missing ids are skipped."""
         refs = [self._ref(i) for i in execution_ids]
-        snapshots = self.client.get_all(refs)
+        snapshots = self.calls.get_all(refs)
         return [self._from_snapshot(s) for s in snapshots if s.exists]
-
-
-def _bounded(timeout: float | None) -> dict[str, Any]:
-    """Request options: the client's default retries, or one try within ``timeout``."""
-    return {} if timeout is None else {"retry": None, "timeout": timeout}

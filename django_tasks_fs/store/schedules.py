@@ -15,7 +15,8 @@ from google.api_core.exceptions import AlreadyExists, Conflict, FailedPreconditi
 from google.cloud import firestore
 
 from ..exceptions import ScheduleNotFound
-from .client import ServerClock, StoreSettings, get_client, read_server_time
+from .calls import Calls
+from .client import ServerClock, StoreSettings
 from .codec import ensure_fits
 from .documents import ScheduledTask, TaskExecution, is_document_id
 from .executions import MAX_CAS_ATTEMPTS, ContentionError
@@ -44,13 +45,14 @@ class ScheduleStore:
 
     def __init__(self, settings: StoreSettings) -> None:
         self.settings = settings
+        self.calls = Calls(settings)  #: every request, bounded (see store.calls)
         self.clock = ServerClock(
-            source=lambda: read_server_time(self.client, settings.schedules_collection)
+            source=lambda: self.calls.server_time(settings.schedules_collection)
         )
 
     @property
     def client(self) -> firestore.Client:
-        return get_client(self.settings)
+        return self.calls.client
 
     def _ref(self, name: str) -> firestore.DocumentReference:
         return self.client.collection(self.settings.schedules_collection).document(
@@ -59,7 +61,7 @@ class ScheduleStore:
 
     def get(self, name: str) -> ScheduledTask:
         """Read one scheduled task; raise ScheduleNotFound."""
-        snapshot = self._ref(name).get()
+        snapshot = self.calls.get(self._ref(name))
         if not snapshot.exists:
             raise ScheduleNotFound(f"No scheduled task named {name!r}.")
         data = snapshot.to_dict()
@@ -71,7 +73,7 @@ class ScheduleStore:
         collection = self.client.collection(self.settings.schedules_collection)
         return [
             ScheduledTask.from_document(s.id, s.to_dict() or {}, s.update_time)
-            for s in collection.order_by("__name__").stream()
+            for s in self.calls.stream(collection.order_by("__name__"))
         ]
 
     def create(self, schedule: ScheduledTask) -> ScheduledTask:
@@ -81,8 +83,8 @@ class ScheduleStore:
         schedule = schedule.evolve(created_at=schedule.created_at or now, updated_at=now)
         data = schedule.to_document()
         ensure_fits(ref.path, data, what="The scheduled task's arguments")
-        result = ref.create(data)
-        return schedule.evolve(update_time=self.clock.observe(result.update_time))
+        update_time = self.calls.create(ref, data)
+        return schedule.evolve(update_time=self.clock.observe(update_time))
 
     def save(self, schedule: ScheduledTask) -> ScheduledTask:
         """Create or replace a scheduled task by name (keeps created_at and the firing record)."""
@@ -112,8 +114,8 @@ class ScheduleStore:
             ensure_fits(ref.path, data, what="The scheduled task's arguments")
             assert current.update_time is not None
             try:
-                result = ref.update(
-                    data, option=self.client.write_option(last_update_time=current.update_time)
+                result = self.calls.update(
+                    ref, data, option=self.client.write_option(last_update_time=current.update_time)
                 )
             except FailedPrecondition:
                 continue
@@ -125,9 +127,9 @@ class ScheduleStore:
     def delete(self, name: str) -> bool:
         """Delete a scheduled task; return False if there was none."""
         ref = self._ref(name)
-        if not ref.get().exists:
+        if not self.calls.get(ref).exists:
             return False
-        ref.delete()
+        self.calls.delete(ref)
         return True
 
     def reserve_slot(
@@ -162,7 +164,7 @@ class ScheduleStore:
             {"last_fired_at": now, "last_slot": slot, "last_execution_id": execution.id},
         )
         try:
-            batch.commit()
+            self.calls.commit(batch)
         except (AlreadyExists, Conflict):
             return False
         except NotFound:
@@ -172,7 +174,7 @@ class ScheduleStore:
     def slot_execution_id(self, name: str, slot: datetime) -> str | None:
         """The execution a reserved slot enqueued, or None if the slot is free."""
         slots = self.client.collection(self.settings.slots_collection)
-        snapshot = slots.document(slot_id(name, slot)).get()
+        snapshot = self.calls.get(slots.document(slot_id(name, slot)))
         if not snapshot.exists:
             return None
         return str((snapshot.to_dict() or {})["execution_id"])

@@ -172,6 +172,25 @@ def claim(
     )
 
 
+def refuse_dispatch(
+    execution: TaskExecution, settings: StoreSettings, *, now: datetime, error: ErrorEntry
+) -> TaskExecution:
+    """The platform cannot take the execution (its queue or job does not exist): FAILED
+    with ``error``, never sent again. Finished executions, and a running attempt of an
+    earlier dispatch, are left alone (the sweeper tries again once its lease expired)."""
+    if execution.is_finished or (execution.status == RUNNING and not lease_expired(execution, now)):
+        return execution
+    return _closed(
+        execution,
+        settings,
+        FAILED,
+        now,
+        errors=_with_error(execution, settings, error),
+        dispatch_state=DispatchState.REFUSED,
+        dispatch_error=error.traceback.strip()[:2000],
+    )
+
+
 def check_owner(execution: TaskExecution, owner: str) -> None:
     """Raise LeaseLost unless ``owner`` holds the live attempt of ``execution``."""
     if execution.status != RUNNING or execution.lease_owner != owner:

@@ -10,6 +10,10 @@ row, the executions handed to them are recorded FAILED with the children's error
 the worker stops as on a signal, with ``gave_up`` saying why. A start failure is a
 broken environment (settings, import path, missing package), which would fail every
 other execution the same way: stopping loudly is better than failing the queue.
+
+Firestore unreachable: every store call gives up after the backend's
+``firestore_timeout_seconds`` (StoreUnavailable), so the loop logs the outage once
+(worker.outage), retries, and still notices a shutdown signal within seconds.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from datetime import timedelta
 from types import FrameType
 
 from ..backends.base import FirestoreBackend
+from ..exceptions import StoreNotConfigured, StoreUnavailable
 from ..scheduling.local import LocalCron
 from ..store import TaskExecution
 from .chunks import Done, Finished, Job, fail_chunk, worker_name
 from .job_runner import JobRunner
+from .outage import OutageReport
 from .startup import StartFailures, settings_module
 from .warm_pool import WarmPool
 
@@ -91,6 +97,7 @@ class Worker:
         self.stopping = False
         self.gave_up: str | None = None  #: why the worker stopped on its own (children)
         self._signals = 0
+        self.outage = OutageReport()
         started = settings.backends[0].executions.clock.now() if settings.backends else None
         self.cron = (
             LocalCron(settings.backends, started=started, catch_up=settings.catch_up)
@@ -139,6 +146,8 @@ class Worker:
             if reclaim:
                 expired = store.expired_leases(backend=backend.alias, limit=limit)
                 found += [(backend, e) for e in expired if not queues or e.queue_name in queues]
+        if self.settings.backends:
+            self.outage.answered(self.settings.backends[0].executions.settings.target())
         found.sort(key=lambda item: (-item[1].priority, item[1].run_after))
         queued = {e.id for _, e in self.backlog}
         new = [(b, e) for b, e in found if e.id not in self.in_flight and e.id not in queued]
@@ -286,6 +295,11 @@ class Worker:
             try:
                 if self._step(state):
                     return
+            except StoreNotConfigured:
+                raise  # no credentials, no project: retrying cannot help
+            except StoreUnavailable as exc:
+                self.outage.failed(exc)
+                self._collect(ERROR_BACKOFF)
             except Exception:
                 # Firestore unreachable, or any other outage: keep the processes and the
                 # results flowing, and try again shortly; never die of it.

@@ -8,7 +8,6 @@ import io
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from google.cloud import scheduler_v1, tasks_v2
 
 from django_tasks_fs import cancel_task, delete_scheduled_task, rename_scheduled_task, schedule_task
 from django_tasks_fs.dispatching import SweepReport, sweep
-from django_tasks_fs.emulators.firestore import FirestoreEmulator
 from django_tasks_fs.emulators.gcloud.server import GoogleCloudEmulator
 from django_tasks_fs.gcp.clients import (
     executions_client,
@@ -31,16 +29,10 @@ from django_tasks_fs.gcp.clients import (
 )
 from django_tasks_fs.store import CancelOutcome, DispatchState, TaskExecution
 from tests import tasks, tokens
-from tests.conftest import REPO_ROOT, wait_until
+from tests.conftest import wait_until
 from tests.factories import LOCATION, create_job, create_queue, write_execution
 from tests.live_server import LiveServer
 from tests.settings import tasks_setting
-
-
-@pytest.fixture(scope="session")
-def gcloud(firestore_emulator: FirestoreEmulator) -> Iterator[GoogleCloudEmulator]:
-    with GoogleCloudEmulator(cwd=REPO_ROOT, kill_grace=5) as emulator:
-        yield emulator
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from django.test import Client
 from django_tasks_fs.auth import _certs
 from django_tasks_fs.emulators.gcloud.oidc import TokenIssuer
 from django_tasks_fs.store import DispatchState, ScheduledTask, TaskExecution
+from emulator.faultproxy import FaultProxy
 from tests import tokens
 from tests.factories import write_execution
 from tests.settings import tasks_setting
@@ -113,6 +114,25 @@ def test_a_live_lease_elsewhere_gets_retry_later(
     assert response.status_code == 503
     assert response["Retry-After"] == "10"
     assert response.json()["reason"] == "lease_held"
+
+
+@pytest.mark.timeout(60)
+def test_a_delivery_during_a_firestore_outage_gets_retry_later_in_seconds(
+    cloud: Any, issuer: TokenIssuer, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """Not a hang in the client's 5-minute retries: 503 after firestore_timeout_seconds,
+    naming the Firestore tried; Cloud Tasks delivers again later."""
+    execution = stored(cloud, str(tmp_path / "x"))
+    proxy.cut()
+    response = post(
+        "/tasks/execute/", tokens.sign(issuer), {"execution_id": execution.id, "backend": "cloud"}
+    )
+    assert response.status_code == 503
+    assert response["Retry-After"] == "10"
+    error = response.json()["error"]
+    assert error.startswith("Firestore is unreachable (ServiceUnavailable: ")
+    assert f"the Firestore emulator at {proxy.host!r} (FIRESTORE_EMULATOR_HOST)" in error
+    proxy.restore()
 
 
 ISSUER_CASES: list[tuple[str, Any, int]] = [

@@ -121,3 +121,9 @@ def test_supports_flags_follow_the_mode(
     assert b.supports_priority is priority
     assert b.supports_get_result is True
     assert b.supports_async_task is True
+
+
+def test_firestore_timeout_reaches_the_store() -> None:
+    assert backend().config.store_settings().timeout == 10.0
+    assert backend(firestore_timeout_seconds=2.5).config.store_settings().timeout == 2.5
+    assert ids(backend(firestore_timeout_seconds=0)) == ["django_tasks_fs.E002"]

@@ -252,3 +252,29 @@ def test_a_delivery_proves_the_dispatch() -> None:
     assert claimed(pending).dispatch_state == DispatchState.DISPATCHED
     local = execution(dispatch_state=DispatchState.LOCAL)
     assert claimed(local).dispatch_state == DispatchState.LOCAL
+
+
+MISSING = ErrorEntry(
+    exception_class_path="django_tasks_fs.exceptions.MissingCloudResource",
+    traceback="MissingCloudResource: The Cloud Tasks queue 'q' does not exist ...\n",
+)
+
+
+def test_a_refused_dispatch_closes_a_ready_execution_failed_for_good() -> None:
+    pending = execution(dispatch_state=DispatchState.PENDING)
+    after = transitions.refuse_dispatch(pending, SETTINGS, now=NOW, error=MISSING)
+    assert after.status == TaskResultStatus.FAILED
+    assert after.finished_at == NOW
+    assert after.errors == [MISSING]
+    assert after.dispatch_state == DispatchState.REFUSED
+    assert after.dispatch_error == MISSING.traceback.strip()
+
+
+def test_a_refused_dispatch_leaves_finished_and_live_attempts_alone() -> None:
+    done = execution(status=TaskResultStatus.SUCCESSFUL, finished_at=NOW)
+    assert transitions.refuse_dispatch(done, SETTINGS, now=NOW, error=MISSING) == done
+    running = claimed(execution(dispatch_state=DispatchState.PENDING))
+    assert transitions.refuse_dispatch(running, SETTINGS, now=NOW, error=MISSING) == running
+    expired = transitions.refuse_dispatch(running, SETTINGS, now=NOW + LEASE, error=MISSING)
+    assert expired.status == TaskResultStatus.FAILED
+    assert expired.lease_owner is None

@@ -2,8 +2,9 @@
 
 Exit status: 0 when the execution is SUCCESSFUL; 1 when it is FAILED (so a failed task
 looks red on Cloud Run); 75 (EX_TEMPFAIL) when another attempt should come (retryable
-failure, a live lease elsewhere, handed back): Cloud Run retries any non-zero exit;
-2 for an unknown execution id.
+failure, a live lease elsewhere, handed back, Firestore unreachable within
+``firestore_timeout_seconds``): Cloud Run retries any non-zero exit; 2 for an unknown
+execution id.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ...tracing import env_carrier
 from ...worker.chunks import worker_name
 from ...worker.logs import configure_logging
 from ...worker.startup import report_started
+from ..errors import firestore_errors
 
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
@@ -38,6 +40,7 @@ class Command(BaseCommand):
         parser.add_argument("execution_id")
         parser.add_argument("--backend", default="", help="Backend alias (default: found by id).")
 
+    @firestore_errors(unavailable=EXIT_RETRY)
     def handle(self, *args: Any, **options: Any) -> None:
         report_started()  # to run_tasks, when it started this process (cloud_run_jobs mode)
         # No time: Cloud Logging stamps each line of a Cloud Run job itself.

@@ -10,6 +10,7 @@ from django.tasks import task_backends
 
 from ...backends.base import FirestoreBackend
 from ...migration import EXECUTIONS_TABLE, SCHEDULES_TABLE, import_rows
+from ..errors import firestore_errors
 
 
 class Command(BaseCommand):
@@ -35,6 +36,7 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="Check and count, write nothing."
         )
 
+    @firestore_errors()
     def handle(self, *args: Any, **options: Any) -> None:
         ours = {b.alias: b for b in task_backends.all() if isinstance(b, FirestoreBackend)}
         if not ours:

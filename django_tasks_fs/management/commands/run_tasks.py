@@ -12,6 +12,7 @@ from django.tasks import task_backends
 from ...backends.process import ProcessBackend
 from ...worker.logs import configure_logging
 from ...worker.loop import Worker, WorkerSettings
+from ..errors import firestore_errors
 
 VERBOSITY_LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG}
 
@@ -76,6 +77,7 @@ class Command(BaseCommand):
             )
         return [process[a] for a in dict.fromkeys(aliases)]
 
+    @firestore_errors()
     def handle(self, *args: Any, **options: Any) -> None:
         backends = self._backends(options["backends"])
         for backend in backends:

@@ -10,6 +10,7 @@ from django.tasks import task_backends
 
 from ...backends.google_cloud import GoogleCloudBackend
 from ...dispatching import DEFAULT_GRACE, DEFAULT_STALE, sweep
+from ..errors import firestore_errors
 
 
 class Command(BaseCommand):
@@ -35,6 +36,7 @@ class Command(BaseCommand):
             help="Seconds after which a dispatched, unfinished execution is sent again (default 900).",
         )
 
+    @firestore_errors()
     def handle(self, *args: Any, **options: Any) -> None:
         backends = [b for b in task_backends.all() if isinstance(b, GoogleCloudBackend)]
         if options["backends"]:
