@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..backends.cloud_run_jobs import CloudRunJobsBackend
-from ..backends.cloud_tasks import CloudTasksBackend
 from ..backends.google_cloud import GoogleCloudBackend
 from ..gcp.clients import EMULATOR_ENV, jobs_client, tasks_client
+from ..gcp.resources import CloudResource, Kind
 from .local import FIRESTORE_ENV, LocalEmulators
 
 #: Local retry pacing of the created queues (Google's default backoff reaches an hour).
@@ -30,18 +30,15 @@ URLS_INCLUDE = 'path("tasks/", include("django_tasks_fs.urls"))'
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Resource:
-    """A Cloud Tasks queue or a Cloud Run job, and the TASKS aliases that use it."""
+    """A queue or job a backend needs (``GoogleCloudBackend.required_resources()``, the
+    list the deploy check reads too), and the TASKS aliases that use it."""
 
-    kind: str  #: "queue" or "job"
-    project: str
-    location: str
-    name: str
+    cloud: CloudResource
     aliases: tuple[str, ...]
 
     @property
     def path(self) -> str:
-        collection = "queues" if self.kind == "queue" else "jobs"
-        return f"projects/{self.project}/locations/{self.location}/{collection}/{self.name}"
+        return self.cloud.path
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,15 +64,8 @@ def plan(backends: Mapping[str, Any], *, certs_url: str, grpc_host: str) -> Plan
                 "nothing was created for it."
             )
             continue
-        kind = "queue" if isinstance(backend, CloudTasksBackend) else "job"
-        for queue_name in sorted(backend.queues):
-            resource = Resource(
-                kind=kind,
-                project=backend.config.project_id or "",
-                location=backend.config.location or "",
-                name=backend.resolve_queue(queue_name),
-                aliases=(alias,),
-            )
+        for cloud in backend.required_resources():
+            resource = Resource(cloud=cloud, aliases=(alias,))
             if resource.path in found:
                 known = found[resource.path]
                 resource = replace(known, aliases=tuple(dict.fromkeys((*known.aliases, alias))))
@@ -145,9 +135,10 @@ def create(
     """Create ``plan``'s queues and jobs in the emulator; return one line per resource."""
     lines = []
     for resource in plan.resources:
-        parent = f"projects/{resource.project}/locations/{resource.location}"
+        cloud = resource.cloud
+        parent = f"projects/{cloud.project}/locations/{cloud.location}"
         used_by = ", ".join(f"TASKS[{a!r}]" for a in resource.aliases)
-        if resource.kind == "queue":
+        if cloud.kind == Kind.QUEUE:
             tasks_client(grpc_host).create_queue(
                 parent=parent,
                 queue={
@@ -165,7 +156,7 @@ def create(
             container = {"image": "local", "env": env}
             jobs_client(grpc_host).create_job(
                 parent=parent,
-                job_id=resource.name,
+                job_id=cloud.name,
                 job={
                     "template": {
                         "task_count": 1,
