@@ -15,6 +15,7 @@ import sys
 import threading
 from multiprocessing.connection import Connection
 
+from ..exceptions import StoreUnavailable
 from .chunks import Done, run_chunk, worker_name
 from .logs import configure_logging
 from .startup import report_started
@@ -34,7 +35,10 @@ def serve(conn: Connection, stop: threading.Event) -> None:
             return
         try:
             done = run_chunk(job, name, stop)
-        except Exception as exc:  # the store failed (e.g. Firestore unreachable): report, go on
+        except StoreUnavailable as exc:  # an outage: the loop reports it once, no traceback
+            logger.warning("chunk not run execution_ids=%s error=%s", job.ids, exc)
+            done = [Done(execution_id=i, outcome="error", detail=str(exc)) for i in job.ids]
+        except Exception as exc:  # anything else the store raised: report it, go on
             logger.exception("chunk crashed execution_ids=%s", job.ids)
             done = [Done(execution_id=i, outcome="error", detail=repr(exc)) for i in job.ids]
         try:
