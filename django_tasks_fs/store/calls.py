@@ -41,6 +41,10 @@ _OUTAGE_ERRORS = (*_READ_RETRYABLE, RetryError)
 _NOT_SENT_MARKERS = ("failed to connect", "connection refused", "dns resolution failed")
 
 
+#: A retry that never retries (``retry=None`` breaks the client's stream resumption).
+_NO_RETRY = Retry(predicate=lambda exc: False)
+
+
 def _retry(errors: tuple[type[Exception], ...], timeout: float) -> Retry:
     return Retry(
         predicate=if_exception_type(*errors), initial=0.1, maximum=1.0, multiplier=2.0,
@@ -107,9 +111,24 @@ class Calls:
             return list(self.client.get_all(refs, **self._options(None)))
 
     def stream(self, query: Any) -> list[Any]:
-        """The query's documents (read to the end within the time allowed)."""
+        """The query's documents (read to the end within the time allowed).
+
+        A stream broken midway is read again from the start, here: the client's own
+        resumption restarts after the last document received and, when none was,
+        fails with a TypeError (google-cloud-firestore's ``start_after(None)``).
+        """
+        deadline = time.monotonic() + self.settings.timeout
+        delay = 0.1
         with self._reported():
-            return list(query.stream(**self._options(None)))
+            while True:
+                left = max(deadline - time.monotonic(), 0.1)
+                try:
+                    return list(query.stream(retry=_NO_RETRY, timeout=left))
+                except _READ_RETRYABLE:
+                    if time.monotonic() + delay >= deadline:
+                        raise
+                    time.sleep(delay)
+                    delay = min(delay * 2, 1.0)
 
     def count(self, query: Any) -> int:
         """The number of documents matching ``query`` (an aggregation, not a scan)."""
