@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -37,6 +38,17 @@ def test_the_emulators_extra_brings_what_the_gcloud_emulator_imports(dist: Path)
     assert not [
         line for line in lines if line.startswith("Requires-Dist: cryptography") and ";" not in line
     ]
+
+
+def test_the_pypi_page_has_no_link_that_only_works_in_the_repository(dist: Path) -> None:
+    """The README is the PyPI page: a relative link there leads nowhere."""
+    (wheel,) = dist.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        description = archive.read(metadata).decode().split("\n\n", 1)[1]
+    assert "pip install django-tasks-fs" in description
+    targets = re.findall(r"\]\(([^)\s]+)\)", description)
+    assert [t for t in targets if not t.startswith(("https://", "http://"))] == []
 
 
 def test_twine_check(dist: Path) -> None:
