@@ -4,6 +4,7 @@ Cloud emulator."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -11,8 +12,9 @@ from django_tasks_fs.emulators.firestore import FirestoreEmulator
 from django_tasks_fs.emulators.gcloud.oidc import TokenIssuer
 from django_tasks_fs.emulators.gcloud.server import GoogleCloudEmulator
 from tests import tokens
-from tests.factories import REPO_ROOT
+from tests.factories import REPO_ROOT, create_job, create_queue
 from tests.live_server import LiveServer
+from tests.settings import tasks_setting
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +40,25 @@ def certs(issuer: TokenIssuer) -> Iterator[tokens.CertsServer]:
     server = tokens.CertsServer(issuer)
     yield server
     server.close()
+
+
+@pytest.fixture
+def bare_project(
+    project_id: str, settings: Any, http_server: LiveServer, gcloud: GoogleCloudEmulator
+) -> str:
+    """TASKS pointing at the emulators and the live server; no queue and no job exist yet."""
+    settings.TASKS = tasks_setting(
+        project_id,
+        base_url=f"{http_server.url}/tasks/",
+        certs_url=gcloud.certs_url,
+        gcloud_host=gcloud.grpc_host,
+    )
+    return project_id
+
+
+@pytest.fixture
+def cloud_project(bare_project: str, gcloud: GoogleCloudEmulator) -> str:
+    """As bare_project, with the queue and the job of tests/settings.py created."""
+    create_queue(gcloud.grpc_host, bare_project, max_attempts=3)
+    create_job(gcloud, bare_project, max_retries=1)
+    return bare_project

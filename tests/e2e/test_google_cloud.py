@@ -30,25 +30,8 @@ from django_tasks_fs.gcp.clients import (
 from django_tasks_fs.store import CancelOutcome, DispatchState, TaskExecution
 from tests import tasks, tokens
 from tests.conftest import wait_until
-from tests.factories import LOCATION, create_job, create_queue, write_execution
+from tests.factories import LOCATION, write_execution
 from tests.live_server import LiveServer
-from tests.settings import tasks_setting
-
-
-@pytest.fixture
-def cloud_project(
-    project_id: str, settings: Any, http_server: LiveServer, gcloud: GoogleCloudEmulator
-) -> str:
-    """TASKS pointing at the emulators and the live server; a queue and a job exist."""
-    settings.TASKS = tasks_setting(
-        project_id,
-        base_url=f"{http_server.url}/tasks/",
-        certs_url=gcloud.certs_url,
-        gcloud_host=gcloud.grpc_host,
-    )
-    create_queue(gcloud.grpc_host, project_id, max_attempts=3)
-    create_job(gcloud, project_id, max_retries=1)
-    return project_id
 
 
 def lines(path: Path) -> list[str]:

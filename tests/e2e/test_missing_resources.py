@@ -22,22 +22,7 @@ from django_tasks_fs.gcp.clients import tasks_client
 from django_tasks_fs.store import DispatchState
 from tests import tasks
 from tests.factories import JOB, LOCATION, create_job, create_queue, write_execution
-from tests.live_server import LiveServer
 from tests.settings import tasks_setting
-
-
-@pytest.fixture
-def bare_project(
-    project_id: str, settings: Any, http_server: LiveServer, gcloud: GoogleCloudEmulator
-) -> str:
-    """TASKS pointing at the emulators; no queue and no job exist yet."""
-    settings.TASKS = tasks_setting(
-        project_id,
-        base_url=f"{http_server.url}/tasks/",
-        certs_url=gcloud.certs_url,
-        gcloud_host=gcloud.grpc_host,
-    )
-    return project_id
 
 
 def no_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
