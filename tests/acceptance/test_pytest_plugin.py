@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from tests.factories import python_path
+
 USES_THE_RUNNER = """
 def test_uses_the_runner(task_runner):
     pass
@@ -48,7 +50,7 @@ def test_settings_without_pytest_django_say_django_is_not_set_up(
         mysettings="SECRET_KEY = 'x'\nINSTALLED_APPS = ['django_tasks_fs']\nTASKS = {}\n"
     )
     monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "mysettings")
-    monkeypatch.setenv("PYTHONPATH", str(user_project.path))
+    monkeypatch.setenv("PYTHONPATH", python_path(user_project.path))
     result = user_project.runpytest_subprocess("-p", "no:django", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, errors=1)
     out = result.stdout.str()
@@ -68,7 +70,7 @@ def test_a_project_without_django_tasks_fs_backends_is_told_so(
         conftest="import django\ndjango.setup()\n",
     )
     monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "mysettings")
-    monkeypatch.setenv("PYTHONPATH", str(user_project.path))
+    monkeypatch.setenv("PYTHONPATH", python_path(user_project.path))
     result = user_project.runpytest_subprocess("-p", "no:django", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, errors=1)
     assert "found no django_tasks_fs backend in TASKS (backends: ['default'])" in (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.factories import python_path
 
 NEEDS_PACKAGES = """
 import pytest
@@ -38,7 +38,7 @@ def bare_machine(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> 
     pytester.makepyfile(test_needs=TESTS)
     empty = pytester.mkdir("empty-bin")
     monkeypatch.setenv("PATH", str(empty))
-    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+    monkeypatch.setenv("PYTHONPATH", python_path())
     monkeypatch.delenv("CI", raising=False)
     return pytester
 
@@ -100,7 +100,7 @@ def test_cloud(gcloud):
     pass
 """
     )
-    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+    monkeypatch.setenv("PYTHONPATH", python_path())
     selected = pytester.runpytest_subprocess(
         "-p", "no:django_tasks_fs", "-m", "firestore", "--collect-only", "-q"
     )
