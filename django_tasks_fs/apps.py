@@ -12,3 +12,4 @@ class TasksFsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .iap import checks as iap_checks  # noqa: F401

@@ -48,7 +48,9 @@ class Expectation:
     certs_url: str
 
 
-class _CertCache:
+class CertCache:
+    """Public keys by URL, kept for the document's max-age; an unknown key id refetches."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._certs: dict[
@@ -82,7 +84,8 @@ def _fetch(url: str) -> tuple[dict[str, str], float]:
     return {str(k): str(v) for k, v in certs.items()}, ttl
 
 
-_certs = _CertCache()
+#: Shared by the OIDC endpoints and the IAP admin authentication.
+certificate_cache = CertCache()
 
 
 def bearer_token(header: str | None) -> str:
@@ -113,7 +116,7 @@ def verify(header: str | None, expectations: Sequence[Expectation]) -> list[Expe
     matched: list[Expectation] = []
     for certs_url, audience in sorted({(e.certs_url, e.audience) for e in expectations}):
         try:
-            certs = _certs.get(certs_url, kid=kid if isinstance(kid, str) else None)
+            certs = certificate_cache.get(certs_url, kid=kid if isinstance(kid, str) else None)
             claims: dict[str, Any] = jwt.decode(  # type: ignore[no-untyped-call]
                 token, certs=certs, audience=audience, clock_skew_in_seconds=CLOCK_SKEW_SECONDS
             )

@@ -16,6 +16,11 @@ class TaskExecution(models.Model):
         managed = False
         verbose_name = "task execution"
         verbose_name_plural = "task executions"
+        #: Finer than ``change_taskexecution`` (which still allows both).
+        permissions = [
+            ("cancel_taskexecution", "Can cancel task executions"),
+            ("retry_taskexecution", "Can retry task executions"),
+        ]
 
     def __str__(self) -> str:
         return f"task execution {self.pk}"

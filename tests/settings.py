@@ -15,7 +15,7 @@ DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "django_tasks_fs.admin_site.FirestoreAdminConfig",  # Django's admin, usable with no SQL database
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",

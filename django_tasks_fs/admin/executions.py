@@ -55,7 +55,7 @@ class Action:
 
     name: str
     label: str
-    permission: str  #: "change" or "delete"
+    permission: str  #: "cancel", "retry" (or "change" for both) or "delete"
     refusal: Callable[[FirestoreBackend, TaskExecution], str | None]
     #: Runs it and returns the success message; the third argument links to an
     #: execution's admin page (backend alias, execution id) -> URL.
@@ -139,21 +139,21 @@ ACTIONS = {
         Action(
             name="cancel",
             label="Cancel",
-            permission="change",
+            permission="cancel",
             refusal=_cancel_refusal,
             run=lambda b, e, _: _cancel(b, e, force=False),
         ),
         Action(
             name="force_cancel",
             label="Force cancel",
-            permission="change",
+            permission="cancel",
             refusal=_force_cancel_refusal,
             run=lambda b, e, _: _cancel(b, e, force=True),
         ),
         Action(
             name="retry",
             label="Retry (enqueue a copy)",
-            permission="change",
+            permission="retry",
             refusal=_retry_refusal,
             run=_retry,
         ),
@@ -194,7 +194,10 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
     def allowed(self, request: HttpRequest, action: Action) -> bool:
         if action.permission == "delete":
             return self.has_delete_permission(request)
-        return self.has_change_permission(request)
+        opts = self.model._meta
+        return self.has_change_permission(request) or request.user.has_perm(
+            f"{opts.app_label}.{action.permission}_{opts.model_name}"
+        )
 
     def allowed_actions(self, request: HttpRequest) -> list[Action]:
         return [a for a in ACTIONS.values() if self.allowed(request, a)]

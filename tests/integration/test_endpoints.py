@@ -12,7 +12,7 @@ import pytest
 from django.tasks import TaskResultStatus, task_backends
 from django.test import Client
 
-from django_tasks_fs.auth import _certs
+from django_tasks_fs.auth import certificate_cache
 from django_tasks_fs.emulators.gcloud.oidc import TokenIssuer
 from django_tasks_fs.store import DispatchState, ScheduledTask, TaskExecution
 from emulator.faultproxy import FaultProxy
@@ -330,7 +330,7 @@ def test_certificates_are_cached(
         return real(url)
 
     monkeypatch.setattr(auth, "_fetch", counting)
-    monkeypatch.setattr(_certs, "_certs", {})
+    monkeypatch.setattr(certificate_cache, "_certs", {})
     for _ in range(3):
         execution = stored(cloud, str(tmp_path / "log"))
         post(
