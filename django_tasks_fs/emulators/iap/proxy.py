@@ -153,6 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
     proxy: IAPProxy
     protocol_version = "HTTP/1.1"  # keep-alive with the browser
     server_version = "django-tasks-fs-iap-stand-in"
+    timeout = READ_TIMEOUT  # an idle keep-alive connection frees its thread eventually
 
     def do_GET(self) -> None:
         try:
