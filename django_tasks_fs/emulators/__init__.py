@@ -6,6 +6,8 @@ run everything on a laptop:
                  with a local OIDC signer; needs ``django-tasks-fs[emulators]``
 ``local``        both together on fixed ports (``manage.py tasks_emulators``)
 ``provisioning`` the queues and jobs ``TASKS`` names, created in the emulator
+``iap/``         a local stand-in for Identity-Aware Proxy in front of runserver
+                 (``manage.py tasks_iap_proxy``); needs ``django-tasks-fs[emulators]``
 
 See docs/howto/local-development.md and docs/reference/emulators.md.
 """

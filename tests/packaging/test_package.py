@@ -23,6 +23,8 @@ def test_the_wheel_holds_only_the_library(dist: Path) -> None:
     assert "django_tasks_fs/emulators/firestore.py" in names
     assert "django_tasks_fs/emulators/gcloud/server.py" in names
     assert "django_tasks_fs/management/commands/tasks_emulators.py" in names
+    assert "django_tasks_fs/emulators/iap/proxy.py" in names
+    assert "django_tasks_fs/management/commands/tasks_iap_proxy.py" in names
     assert not any(n.startswith(("tests/", "emulator/", "benchmarks/")) for n in names)
 
 

@@ -14,6 +14,7 @@ from django.utils.module_loading import import_string
 
 from django_tasks_fs import urls
 from django_tasks_fs.emulators.gcloud.__main__ import parse_args
+from django_tasks_fs.emulators.iap import urls as iap_urls
 from django_tasks_fs.emulators.local import Ports
 from tests.conftest import REPO_ROOT
 
@@ -127,6 +128,16 @@ def test_the_documented_ports_are_the_defaults() -> None:
         for port in (8086, 8123, 8124):
             assert str(port) in text, (page.name, port)
         assert "http://127.0.0.1:8124/oauth2/v1/certs" in text
+
+
+def test_the_iap_stand_in_is_documented_with_the_codes_defaults_and_paths() -> None:
+    text = (DOCS / "reference" / "emulators.md").read_text()
+    assert f"| `--port` | `{iap_urls.DEFAULT_PORT}`" in text
+    assert f"| `--upstream` | `{iap_urls.DEFAULT_UPSTREAM}` |" in text
+    for path in (iap_urls.CERTS_PATH, iap_urls.LOGIN_PATH, iap_urls.LOGOUT_PATH):
+        assert f"`GET {path}" in text, path
+    assert f"?{iap_urls.MODE_PARAMETER}={iap_urls.LOGOUT_MODE}" in text
+    assert f'"CERTS_URL": "http://127.0.0.1:{iap_urls.DEFAULT_PORT}{iap_urls.CERTS_PATH}"' in text
 
 
 def test_the_testing_page_says_what_a_project_needs() -> None:
