@@ -1,65 +1,36 @@
-"""IAP-style assertions for tests: an ES256 key, its public-key endpoint, and forgeries."""
+"""IAP assertions for tests, made by the local IAP stand-in's signer, and its keys served
+like https://www.gstatic.com/iap/verify/public_key."""
 
 from __future__ import annotations
 
 import json
 import threading
-import time
-import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from google.auth import jwt
-from google.auth.crypt import es256
-
-from django_tasks_fs.iap.config import IAP_ISSUER
+from django_tasks_fs.emulators.iap.signer import IAPSigner, iap_claims
 
 AUDIENCE = "/projects/123456789/locations/europe-west1/services/web"
 
 
 class IAPKey:
-    """An ES256 key that signs assertions as IAP does, with ``kid``."""
+    """Signs IAP assertions; ``sign(email, **claims)`` changes or drops (None) claims."""
 
-    def __init__(self, kid: str = "iap-test-key") -> None:
-        self.kid = kid
-        key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        self.signer = es256.ES256Signer.from_string(pem, key_id=kid)
-        self.public_pem = (
-            key.public_key()
-            .public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-            .decode()
-        )
+    def __init__(self, kid: str | None = None) -> None:
+        self.signer = IAPSigner(key_id=kid)
+        self.kid = self.signer.key_id
 
-    def sign(self, email: str = "alice@example.com", **changes: Any) -> str:
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "iss": IAP_ISSUER,
-            "aud": AUDIENCE,
-            "sub": f"accounts.google.com:{zlib.crc32(str(email).encode())}",
-            "email": email,
-            "iat": now,
-            "exp": now + 600,
-            "google": {"access_levels": []},
-        }
-        claims.update(changes)
-        token: bytes = jwt.encode(self.signer, {k: v for k, v in claims.items() if v is not None})
-        return token.decode()
+    def sign(self, email: str | None = "alice@example.com", **changes: Any) -> str:
+        claims = iap_claims(email or "nobody@example.com", AUDIENCE)
+        claims.update(changes, email=email)
+        return self.signer.sign({k: v for k, v in claims.items() if v is not None})
 
 
 class KeysServer:
-    """Serves ``{kid: PEM}`` like https://www.gstatic.com/iap/verify/public_key."""
+    """Serves the keys' certs document on 127.0.0.1."""
 
     def __init__(self, *keys: IAPKey) -> None:
-        document = json.dumps({k.kid: k.public_pem for k in keys}).encode()
+        document = json.dumps({k.kid: k.signer.public_key_pem for k in keys}).encode()
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:

@@ -27,7 +27,8 @@ except ImportError as exc:  # not a dependency of the library itself: see pyproj
 from google.auth import jwt
 from google.auth.crypt import es256
 
-ISSUER = "https://cloud.google.com/iap"
+from ...iap.config import IAP_ISSUER as ISSUER
+
 #: Seconds, as IAP's own assertions.
 DEFAULT_LIFETIME = 600
 #: IAP prefixes user ids and emails in its headers and ``sub`` with the identity source.
@@ -75,13 +76,16 @@ def iap_claims(
 class IAPSigner:
     """Sign IAP assertions with an EC P-256 key generated at start."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, key_id: str | None = None) -> None:
+        """``key_id``: claim another key's id (tests of forged signatures)."""
         key = ec.generate_private_key(ec.SECP256R1())
         public_der = key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         #: Short, like IAP's own key ids (``"f9R3yg"``).
-        self.key_id = base64.urlsafe_b64encode(hashlib.sha256(public_der).digest()[:6]).decode()
+        self.key_id = key_id or (
+            base64.urlsafe_b64encode(hashlib.sha256(public_der).digest()[:6]).decode()
+        )
         self.public_key_pem = (
             key.public_key()
             .public_bytes(
