@@ -13,6 +13,8 @@ from django.test import Client
 
 from django_tasks_fs.store import ErrorEntry, TaskExecution, new_execution_id
 
+from .browser import browser  # noqa: F401  (the fixture, for the browser tests)
+
 ADMIN = "/admin/django_tasks_fs/"
 TRACEBACK = (
     "Traceback (most recent call last):\n"
