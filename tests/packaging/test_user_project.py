@@ -2,17 +2,21 @@
 'django-tasks-fs[emulators]'`` into a fresh venv, ``django-admin startproject`` outside
 the checkout with ``DATABASES = {}``, then the documented local loop
 (docs/howto/local-development.md): ``manage.py tasks_emulators``, enqueue, the local
-worker, Cloud Tasks delivering to ``runserver``, a Cloud Run job, the pytest fixtures,
-and a clean stop on SIGTERM."""
+worker, Cloud Tasks delivering to ``runserver``, a Cloud Run job, the admin behind the
+IAP stand-in (docs/howto/admin.md), the pytest fixtures, and a clean stop on SIGTERM."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import importlib.metadata
 import os
 import re
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from textwrap import dedent
 
@@ -72,7 +76,7 @@ print("RESULT", result.status, result.return_value, result.worker_ids)
 """
 
 
-def settings_addition(*, http_port: int, certs_url: str) -> str:
+def settings_addition(*, http_port: int, certs_url: str, iap_port: int) -> str:
     """Appended to the generated settings.py: what the how-to tells a user to add."""
     google = {
         "project_id": "local-project",
@@ -85,6 +89,19 @@ def settings_addition(*, http_port: int, certs_url: str) -> str:
 
         DATABASES = {{}}
         INSTALLED_APPS += ["django_tasks_fs", "shop"]
+        # The admin with no SQL database, behind IAP (docs/howto/admin.md).
+        INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = (
+            "django_tasks_fs.admin_site.FirestoreAdminConfig"
+        )
+        MIDDLEWARE[MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware")] = (
+            "django_tasks_fs.iap.IAPAuthenticationMiddleware"
+        )
+        SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+        TASKS_FS_IAP = {{
+            "AUDIENCE": "/projects/0/apps/local-dev",
+            "CERTS_URL": "http://127.0.0.1:{iap_port}/_iap/public_key",
+            "GRANTS": {{"you@example.com": ["all"]}},
+        }}
         TASKS = {{
             "default": {{
                 "BACKEND": "django_tasks_fs.backends.ProcessBackend",
@@ -130,7 +147,7 @@ def venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(venv / "bin" / "python"),
             "-c",
             str(constraints(root / "constraints.txt")),
-            f"django-tasks-fs[emulators] @ {wheel.as_uri()}",
+            f"django-tasks-fs[emulators,iap] @ {wheel.as_uri()}",
             *TEST_TOOLS,
         ],
         check=True,
@@ -180,6 +197,37 @@ def run(venv: Path, cwd: Path, env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+class AdminBrowser:
+    """Cookies and CSRF as a browser keeps them, over real HTTP."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+
+    def status(self, path: str) -> int:
+        try:
+            with self.opener.open(self.base + path, timeout=30) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.base + path, timeout=30) as response:
+            return str(response.read().decode())
+
+    def post(self, path: str) -> None:
+        """GET the confirmation page, then POST it with its CSRF token."""
+        page = self.get(path)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        assert token, page
+        data = urllib.parse.urlencode({"csrfmiddlewaretoken": token.group(1)}).encode()
+        request = urllib.request.Request(self.base + path, data=data, method="POST")
+        request.add_header("Referer", self.base + path)
+        with self.opener.open(request, timeout=30) as response:
+            assert response.status == 200  # the redirect, followed
+
+
 def accepts_connections(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -188,11 +236,12 @@ def accepts_connections(port: int) -> bool:
 def test_a_new_project_runs_everything_locally_from_the_wheel(
     venv: Path, project: Path, user_env: dict[str, str], tmp_path: Path
 ) -> None:
-    firestore_port, gcloud_port, certs_port, http_port = (free_port() for _ in range(4))
+    firestore_port, gcloud_port, certs_port, http_port, iap_port = (free_port() for _ in range(5))
     certs_url = f"http://127.0.0.1:{certs_port}/oauth2/v1/certs"
     settings = project / "mysite" / "settings.py"
     settings.write_text(
-        settings.read_text() + settings_addition(http_port=http_port, certs_url=certs_url)
+        settings.read_text()
+        + settings_addition(http_port=http_port, certs_url=certs_url, iap_port=iap_port)
     )
     urls = project / "mysite" / "urls.py"
     urls.write_text(
@@ -228,6 +277,7 @@ def test_a_new_project_runs_everything_locally_from_the_wheel(
         env=user_env,
     )
     server: Background | None = None
+    stand_in: Background | None = None
     try:
         emulators.wait_for("Emulators running")
         assert "Warning" not in emulators.output, emulators.output
@@ -289,6 +339,31 @@ def test_a_new_project_runs_everything_locally_from_the_wheel(
         )
         assert "RESULT SUCCESSFUL 5" in job, job
 
+        # The admin, with no SQL database, through the IAP stand-in (as behind IAP).
+        assert "no issues" in run(venv, project, env, "check")
+        stand_in = Background(
+            [python, "manage.py", "tasks_iap_proxy", "--upstream", f"127.0.0.1:{http_port}"],
+            tmp_path / "iap.txt",
+            cwd=project,
+            env=env,
+        )
+        stand_in.wait_for("Local IAP stand-in running", timeout=60)
+        waiting = run(
+            venv,
+            project,
+            env,
+            "shell",
+            "-c",
+            "from shop.tasks import add; print(add.enqueue(1, 1).id)",
+        ).splitlines()[-1]
+        admin = AdminBrowser(f"http://127.0.0.1:{iap_port}")
+        assert "you@example.com" in admin.get("/admin/")
+        assert enqueued in admin.get("/admin/django_tasks_fs/taskexecution/")
+        admin.post(f"/admin/django_tasks_fs/taskexecution/default/{waiting}/cancel/")
+        status = f"from shop.tasks import add; print(add.get_result({waiting!r}).status)"
+        assert run(venv, project, env, "shell", "-c", status).splitlines()[-1] == "FAILED"
+        assert AdminBrowser(f"http://127.0.0.1:{http_port}").status("/admin/") == 401  # past IAP
+
         # The user's own tests, with the plugin's fixtures (pytest-django, settings in ini).
         (project / "pytest.ini").write_text("[pytest]\nDJANGO_SETTINGS_MODULE = mysite.settings\n")
         (project / "test_shop.py").write_text(USER_TEST)
@@ -307,6 +382,7 @@ def test_a_new_project_runs_everything_locally_from_the_wheel(
         assert emulators.terminate(timeout=30) == 0
         assert firestore_jvms(firestore_port) == []
     finally:
-        if server is not None:
-            server.kill_leftovers()
+        for process in (server, stand_in):
+            if process is not None:
+                process.kill_leftovers()
         emulators.kill_leftovers(firestore_port)
