@@ -24,8 +24,7 @@ from django.core.management.base import SystemCheckError
 
 from django_tasks_fs.emulators.gcloud.server import GoogleCloudEmulator
 from tests import gcloud_cli
-from tests.conftest import REPO_ROOT
-from tests.factories import LOCATION
+from tests.factories import LOCATION, REPO_ROOT
 from tests.markers import on_ci
 
 GUIDE = REPO_ROOT / "docs" / "howto" / "deploy-google-cloud.md"
