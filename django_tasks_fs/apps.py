@@ -11,5 +11,5 @@ class TasksFsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import checks, deploy_checks  # noqa: F401  (registers the system checks)
         from .iap import checks as iap_checks  # noqa: F401

@@ -2,7 +2,8 @@
 
 * Always (cheap, no network): Google credentials that surely cannot work.
 * Only under ``manage.py check --deploy`` (they call Google Cloud): every Cloud Tasks
-  queue and Cloud Run job the configured backends need exists.
+  queue and Cloud Run job the configured backends need exists. The other deployment
+  checks (local-only settings) are in ``deploy_checks``.
 """
 
 from __future__ import annotations

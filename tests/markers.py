@@ -5,6 +5,7 @@
 ``gcloud``     this project's Google Cloud emulator (``django_tasks_fs/emulators/gcloud``)
 ``browser``    Debian's ``chromium`` and ``chromium-driver`` (the admin in a browser)
 ``faketime``   Debian's ``faketime`` (libfaketime: workers with skewed clocks)
+``gcloud_cli`` the Google Cloud CLI, ``gcloud`` (the deployment guide's commands, offline)
 ``slow``       nothing to install: a long run (deselect with ``-m "not slow"``)
 =============  ==============================================================
 
@@ -34,6 +35,7 @@ MARKERS = {
     "gcloud": "needs this project's Google Cloud emulator (django_tasks_fs.emulators.gcloud)",
     "browser": "needs Debian's chromium and chromium-driver (the admin in a real browser)",
     "faketime": "needs Debian's faketime (libfaketime)",
+    "gcloud_cli": "needs the Google Cloud CLI, gcloud (checks the guide's commands offline)",
     "slow": "long-running (campaigns, benchmarks); deselect with -m 'not slow'",
 }
 
@@ -72,12 +74,23 @@ def _gcloud() -> str | None:
     )
 
 
+def _gcloud_cli() -> str | None:
+    if shutil.which("gcloud") is not None:
+        return None
+    return (
+        "needs the Google Cloud CLI (missing on PATH: gcloud); install Debian's "
+        f"google-cloud-cli from Google's apt repository ({APT_INSTALL} google-cloud-cli, "
+        "see https://cloud.google.com/sdk/docs/install#deb)"
+    )
+
+
 #: Marker -> a check returning why the test cannot run here (None: it can).
 CHECKS: dict[str, Callable[[], str | None]] = {
     "firestore": _firestore,
     "gcloud": _gcloud,
     "browser": lambda: _commands("chromium chromium-driver", "chromium", "chromedriver"),
     "faketime": lambda: _commands("faketime", "faketime"),
+    "gcloud_cli": _gcloud_cli,
 }
 
 

@@ -1,14 +1,15 @@
 """The composite indexes every store query needs, as data, and their Firestore JSON.
 
-``manage.py firestore_indexes`` prints the file ``gcloud firestore indexes`` / the
-Firebase CLI deploy; the test suite records every query the store sends and fails if
+``manage.py firestore_indexes`` prints the file the Firebase CLI deploys (or, with
+``--gcloud``, the equivalent ``gcloud firestore`` commands); the test suite records every query the store sends and fails if
 one is not covered here (the emulator does not enforce indexes, so nothing else would).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,3 +88,36 @@ def index_document(
         for name in ("executions", "schedule_slots")
     ]
     return {"indexes": indexes, "fieldOverrides": ttl}
+
+
+def gcloud_commands(
+    document: Mapping[str, Any], *, database: str, project: str | None = None
+) -> list[str]:
+    """The ``gcloud firestore`` commands that create ``document``'s indexes and TTL policies.
+
+    ``--async``: an index takes minutes to build, and gcloud would wait for each in turn.
+    """
+    where = [f"--database={database}"] + ([f"--project={project}"] if project else [])
+    commands = [
+        [
+            "gcloud", "firestore", "indexes", "composite", "create",
+            f"--collection-group={index['collectionGroup']}",
+            f"--query-scope={index['queryScope'].lower()}",
+            *(
+                f"--field-config=field-path={f['fieldPath']},order={f['order'].lower()}"
+                for f in index["fields"]
+            ),
+            *where, "--async",
+        ]
+        for index in document["indexes"]
+    ]  # fmt: skip
+    commands += [
+        [
+            "gcloud", "firestore", "fields", "ttls", "update", override["fieldPath"],
+            f"--collection-group={override['collectionGroup']}", "--enable-ttl",
+            *where, "--async",
+        ]
+        for override in document["fieldOverrides"]
+        if override.get("ttl")
+    ]  # fmt: skip
+    return [shlex.join(command) for command in commands]

@@ -68,3 +68,40 @@ def test_index_document_and_command(tasks_project: str) -> None:
     assert (
         len(document["indexes"]) == len(QUERY_SHAPES) == 5 + 15
     )  # the worker's queries, and every combination of listing filters
+
+
+def test_the_command_prints_the_gcloud_commands_for_each_database(
+    tasks_project: str, settings: Any
+) -> None:
+    settings.TASKS = {
+        **settings.TASKS,
+        "other": {
+            "BACKEND": "django_tasks_fs.backends.ProcessBackend",
+            "OPTIONS": {"project_id": "p2", "database": "tasks", "collection_prefix": "t_"},
+        },
+    }
+    out = StringIO()
+    call_command(
+        "firestore_indexes", "--gcloud", "--backend", "default", "--backend", "other", stdout=out
+    )
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 * (len(QUERY_SHAPES) + 2)  # two databases: each its indexes, 2 TTLs
+    where = f"'--database=(default)' --project={tasks_project} --async"
+    assert lines[0] == (
+        "gcloud firestore indexes composite create --collection-group=t_executions "
+        "--query-scope=collection --field-config=field-path=backend,order=ascending "
+        "--field-config=field-path=status,order=ascending "
+        "--field-config=field-path=priority,order=descending "
+        f"--field-config=field-path=run_after,order=ascending {where}"
+    )
+    ttls = [line for line in lines if " ttls " in line]
+    assert ttls == [
+        "gcloud firestore fields ttls update expires_at --collection-group=t_executions "
+        f"--enable-ttl {where}",
+        "gcloud firestore fields ttls update expires_at --collection-group=t_schedule_slots "
+        f"--enable-ttl {where}",
+        "gcloud firestore fields ttls update expires_at --collection-group=t_executions "
+        "--enable-ttl --database=tasks --project=p2 --async",
+        "gcloud firestore fields ttls update expires_at --collection-group=t_schedule_slots "
+        "--enable-ttl --database=tasks --project=p2 --async",
+    ]

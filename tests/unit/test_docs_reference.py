@@ -41,3 +41,18 @@ def test_documented_defaults_match_the_code() -> None:
             assert str(default) in text, (field.name, text)
         elif isinstance(default, str) and default:
             assert default in text, (field.name, text)
+
+
+CHECK_ID = re.compile(r"django_tasks_fs\.[EW]\d{3}")
+
+
+def test_every_check_id_is_in_the_checks_reference() -> None:
+    """docs/reference/checks.md has one row per id the package can report."""
+    package = REPO_ROOT / "django_tasks_fs"
+    used = {m for f in package.rglob("*.py") for m in CHECK_ID.findall(f.read_text())}
+    rows = re.findall(
+        r"^\| `(django_tasks_fs\.[EW]\d{3})` \|",
+        (REPO_ROOT / "docs" / "reference" / "checks.md").read_text(),
+        re.M,
+    )
+    assert sorted(rows) == sorted(used)

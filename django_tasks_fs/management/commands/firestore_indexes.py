@@ -9,18 +9,25 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.tasks import task_backends
 
 from ...backends.base import FirestoreBackend
-from ...store.indexes import index_document
+from ...store.indexes import gcloud_commands, index_document
 
 
 class Command(BaseCommand):
     help = (
         "Print the Firestore composite indexes and TTL overrides the library needs, for "
-        "`firebase deploy --only firestore:indexes` (or create them with gcloud)."
+        "`firebase deploy --only firestore:indexes`; with --gcloud, the gcloud commands that "
+        "create them in each backend's database."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--backend", action="append", dest="backends", default=[], metavar="ALIAS"
+        )
+        parser.add_argument(
+            "--gcloud",
+            action="store_true",
+            help="Print `gcloud firestore` commands (with each backend's --database and "
+            "--project) instead of firestore.indexes.json.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -29,6 +36,9 @@ class Command(BaseCommand):
             backends = [b for b in backends if b.alias in set(options["backends"])]
             if not backends:
                 raise CommandError("None of the given aliases is a django_tasks_fs backend.")
+        if options["gcloud"]:
+            self.stdout.write("\n".join(self._commands(backends)))
+            return
         merged: dict[str, list[Any]] = {"indexes": [], "fieldOverrides": []}
         seen: set[str] = set()
         for backend in backends:
@@ -40,3 +50,14 @@ class Command(BaseCommand):
                         seen.add(marker)
                         merged[key].append(entry)
         self.stdout.write(json.dumps(merged, indent=2))
+
+    def _commands(self, backends: list[FirestoreBackend]) -> list[str]:
+        """Each backend's commands, for its own database; a repeat printed once."""
+        commands: dict[str, None] = {}
+        for backend in backends:
+            settings = backend.config.store_settings()
+            for command in gcloud_commands(
+                index_document(settings), database=settings.database, project=settings.project
+            ):
+                commands.setdefault(command)
+        return list(commands)
