@@ -74,10 +74,14 @@ def hs256_with_public_cert(issuer: TokenIssuer, **changes: Any) -> str:
 
 
 class CertsServer:
-    """Serves the issuer's certificates on 127.0.0.1 like Google's certs endpoint."""
+    """Serves public keys on 127.0.0.1 like Google's certs endpoints: an issuer's
+    certificates (OIDC), or any ``{kid: PEM}`` document (IAP's keys)."""
 
-    def __init__(self, issuer: TokenIssuer) -> None:
-        document = json.dumps(issuer.certs()).encode()
+    def __init__(
+        self, issuer: TokenIssuer | dict[str, str], *, path: str = "/oauth2/v1/certs"
+    ) -> None:
+        certs = issuer if isinstance(issuer, dict) else issuer.certs()
+        document = json.dumps(certs).encode()
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -91,11 +95,12 @@ class CertsServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.path = path
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/oauth2/v1/certs"
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{self.path}"
 
     def close(self) -> None:
         self.httpd.shutdown()

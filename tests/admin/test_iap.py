@@ -23,20 +23,15 @@ from django_tasks_fs import auth
 from django_tasks_fs.auth import certificate_cache
 from django_tasks_fs.iap import groups
 from django_tasks_fs.store import TaskExecution
-from tests.iap_tokens import AUDIENCE, IAPKey, KeysServer
+from tests.iap_tokens import AUDIENCE, IAPKey, keys_server
+from tests.settings_nosql import MIDDLEWARE
+from tests.tokens import CertsServer
 
 from .conftest import ADMIN, failed
 
 SITE = "/admin/"
 EXECUTIONS = ADMIN + "taskexecution/"
 SCHEDULES = ADMIN + "scheduledtask/"
-MIDDLEWARE = [
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django_tasks_fs.iap.IAPAuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-]
 Add = Callable[..., TaskExecution]
 
 
@@ -46,8 +41,8 @@ def iap_key() -> IAPKey:
 
 
 @pytest.fixture(scope="module")
-def keys_server(iap_key: IAPKey) -> Iterator[KeysServer]:
-    server = KeysServer(iap_key)
+def iap_keys(iap_key: IAPKey) -> Iterator[CertsServer]:
+    server = keys_server(iap_key)
     yield server
     server.close()
 
@@ -106,13 +101,13 @@ def directory() -> Iterator[Directory]:
 
 @pytest.fixture
 def iap(
-    settings: Any, keys_server: KeysServer, directory: Directory, tasks_project: str
+    settings: Any, iap_keys: CertsServer, directory: Directory, tasks_project: str
 ) -> dict[str, Any]:
     settings.MIDDLEWARE = MIDDLEWARE
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
     settings.TASKS_FS_IAP = {
         "AUDIENCE": AUDIENCE,
-        "CERTS_URL": keys_server.url,
+        "CERTS_URL": iap_keys.url,
         "GROUPS_API": directory.url,
         "GRANTS": {
             "alice@example.com": ["all"],
@@ -299,7 +294,7 @@ def test_no_login_form_no_password_and_sign_out_goes_to_iap(
 
 
 def test_keys_are_fetched_once_and_cached(
-    iap: dict[str, Any], iap_key: IAPKey, keys_server: KeysServer, monkeypatch: pytest.MonkeyPatch
+    iap: dict[str, Any], iap_key: IAPKey, iap_keys: CertsServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(certificate_cache, "_certs", {})
     fetched: list[str] = []
@@ -313,4 +308,4 @@ def test_keys_are_fetched_once_and_cached(
     client = as_user(iap_key)
     for _ in range(3):
         assert client.get(ADMIN).status_code == 200
-    assert fetched == [keys_server.url]
+    assert fetched == [iap_keys.url]
