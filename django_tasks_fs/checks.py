@@ -32,7 +32,11 @@ def _obj(alias: str) -> str:
 def check_credentials(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """E007: GOOGLE_APPLICATION_CREDENTIALS names no file (and no emulator is used)."""
     problem = credentials_problem()
-    backends = [b for b in task_backends.all() if isinstance(b, FirestoreBackend)]
+    backends = [
+        b
+        for b in task_backends.all()
+        if isinstance(b, FirestoreBackend) and not b.config.store_settings().in_memory
+    ]
     if problem is None or not backends:
         return []
     aliases = ", ".join(repr(b.alias) for b in backends)

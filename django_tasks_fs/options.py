@@ -16,7 +16,9 @@ from typing import Any
 from .store.client import (
     DEFAULT_COLLECTION_PREFIX,
     DEFAULT_DATABASE,
+    DEFAULT_STORE,
     DEFAULT_TIMEOUT,
+    STORES,
     StoreSettings,
 )
 
@@ -46,6 +48,8 @@ class BackendOptions:
     collection_prefix: str = DEFAULT_COLLECTION_PREFIX
     #: Seconds one Firestore call may take, retries included (then StoreUnavailable)
     firestore_timeout_seconds: float = DEFAULT_TIMEOUT
+    #: "memory": this process's memory instead of Firestore (tests; see store.ops.memory)
+    store: str = DEFAULT_STORE
     # Attempts and leases
     max_attempts: int | None = 1  #: ProcessBackend; None = unlimited
     run_once: bool = False
@@ -100,6 +104,7 @@ class BackendOptions:
             retention_successful=days(self.success_retention_days),
             retention_failed=days(self.failure_retention_days),
             timeout=self.firestore_timeout_seconds,
+            store=self.store,
         )
 
 
@@ -133,6 +138,10 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a string without '/', e.g. 'myapp_'",
     ),
     "firestore_timeout_seconds": (_positive, "a number of seconds > 0"),
+    "store": (
+        lambda v: v in STORES,
+        "'firestore', or 'memory' for this process's memory (tests only)",
+    ),
     "max_attempts": (_optional(_positive_int), "a whole number >= 1, or None for unlimited"),
     "run_once": (lambda v: isinstance(v, bool), "True or False"),
     "heartbeat_enabled": (lambda v: isinstance(v, bool), "True or False"),

@@ -14,6 +14,7 @@ from typing import Any
 from google.cloud.firestore_v1.base_query import BaseQuery
 
 from django_tasks_fs.store.indexes import ASC, DESC, QUERY_SHAPES, QueryShape, covers
+from django_tasks_fs.store.ops import DOCUMENT_ID, MemoryOps, Query
 
 COLLECTIONS = ("executions", "schedule_slots", "schedules")
 EQUALITY_OPS = {"EQUAL", "IN"}
@@ -34,23 +35,32 @@ def _field_filters(where: Any) -> list[Any]:
 
 def shape_of(query: Any) -> QueryShape | None:
     """The index-relevant shape of a StructuredQuery, or None for a non-library collection."""
-    name = query.from_[0].collection_id
-    collection = next((c for c in COLLECTIONS if name.endswith(c)), None)
-    if collection is None:
-        return None
-    equalities: set[str] = set()
-    inequalities: list[str] = []
-    for field_filter in _field_filters(query.where) if "where" in query else []:
-        path = field_filter.field.field_path
-        if field_filter.op.name in EQUALITY_OPS:
-            equalities.add(path)
-        else:
-            inequalities.append(path)
+    filters = [
+        (f.field.field_path, f.op.name in EQUALITY_OPS)
+        for f in (_field_filters(query.where) if "where" in query else [])
+    ]
     order = [
         (o.field.field_path, DESC if o.direction.name == "DESCENDING" else ASC)
         for o in query.order_by
-        if o.field.field_path != "__name__"
     ]
+    return _shape(query.from_[0].collection_id, filters, order)
+
+
+def shape_of_ops_query(query: Query) -> QueryShape | None:
+    """The shape of a query sent to the in-memory store (as Firestore would need it)."""
+    filters = [(f.field, f.op in ("==", "in")) for f in query.filters]
+    return _shape(query.collection, filters, list(query.order_by))
+
+
+def _shape(
+    name: str, filters: list[tuple[str, bool]], order: list[tuple[str, str]]
+) -> QueryShape | None:
+    collection = next((c for c in COLLECTIONS if name.endswith(c)), None)
+    if collection is None:
+        return None
+    equalities = {path for path, equality in filters if equality}
+    inequalities = [path for path, equality in filters if not equality]
+    order = [(field, direction) for field, direction in order if field != DOCUMENT_ID]
     ordered = {f for f, _ in order}
     order += [(f, ASC) for f in sorted(set(inequalities) - ordered)]
     return QueryShape(collection, frozenset(equalities), tuple(order))
@@ -65,13 +75,26 @@ def install() -> None:
 
     def recording(self: BaseQuery, *args: Any, **kwargs: Any) -> Any:
         query = original(self, *args, **kwargs)
-        shape = shape_of(query)
-        if shape is not None:
-            with _lock:
-                _recorded.add(shape)
+        _record(shape_of(query))
         return query
 
     BaseQuery._to_protobuf = recording  # type: ignore[method-assign]
+
+    def recorded_too(method: Any) -> Any:
+        def run(self: MemoryOps, query: Query) -> Any:
+            _record(shape_of_ops_query(query))
+            return method(self, query)
+
+        return run
+
+    MemoryOps.query = recorded_too(MemoryOps.query)  # type: ignore[method-assign]
+    MemoryOps.count = recorded_too(MemoryOps.count)  # type: ignore[method-assign]
+
+
+def _record(shape: QueryShape | None) -> None:
+    if shape is not None:
+        with _lock:
+            _recorded.add(shape)
 
 
 def uncovered() -> list[QueryShape]:

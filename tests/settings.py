@@ -60,14 +60,17 @@ def tasks_setting(
     base_url: str | None = None,
     certs_url: str | None = None,
     gcloud_host: str | None = None,
+    store: str = "firestore",
 ) -> dict[str, Any]:
     """TASKS for one test project: ProcessBackends in both modes, run_once, and Cloud Tasks.
 
     The Cloud Tasks backend's URLs come from the arguments, else from the environment
-    (worker subprocesses), else harmless placeholders.
+    (worker subprocesses), else harmless placeholders. ``store="memory"`` keeps every
+    backend's documents in this process's memory (no emulator, no subprocesses).
     """
     fast = {
         "project_id": project,
+        "store": store,
         "collection_prefix": "t_",
         "max_attempts": 3,
         "heartbeat_interval_seconds": 0.3,
@@ -80,6 +83,7 @@ def tasks_setting(
     }
     google = {
         "project_id": project,
+        "store": store,
         "location": "us-central1",
         "base_url": base_url or os.environ.get("TEST_BASE_URL", "http://testserver/tasks/"),
         "oidc_service_account": "invoker@tests.iam.gserviceaccount.com",

@@ -1,7 +1,9 @@
 """The only code that talks to Firestore.
 
 It speaks in task verbs (create, claim, renew, succeed, fail, cancel) and returns the
-dataclasses in ``documents``; callers never see a Firestore snapshot.
+dataclasses in ``documents``; callers never see a Firestore snapshot. Underneath, every
+read and write is a document operation (``store.ops``) on Firestore or, with the
+backend option ``"store": "memory"``, on this process's memory.
 """
 
 from __future__ import annotations

@@ -155,13 +155,16 @@ class Calls:
         with self._reported():
             return ref.update(changes, option=option, **self._options(timeout, write=True))
 
-    def delete(self, ref: firestore.DocumentReference) -> None:
+    def delete(self, ref: firestore.DocumentReference, *, option: Any = None) -> None:
         with self._reported():
-            ref.delete(**self._options(None, write=True))
+            ref.delete(option=option, **self._options(None, write=True))
 
-    def commit(self, batch: Any) -> list[Any]:
+    def commit(self, batch: Any) -> datetime:
+        """Commit ``batch``; return its commit time (every changed document's update time)."""
         with self._reported():
-            return list(batch.commit(**self._options(None, write=True)))
+            batch.commit(**self._options(None, write=True))
+        commit_time: datetime = batch.commit_time
+        return commit_time
 
     def create(self, ref: firestore.DocumentReference, data: dict[str, Any]) -> datetime:
         """Create ``ref``; return its update time (AlreadyExists if it exists)."""

@@ -26,6 +26,10 @@ DEFAULT_RETENTION = timedelta(days=14)
 #: (option ``firestore_timeout_seconds``). The client's own defaults retry an
 #: unreachable Firestore for 60 to 300 s, in silence.
 DEFAULT_TIMEOUT = 10.0
+#: Where documents live (option ``store``): Firestore, or this process's memory
+#: (tests and demos only: no other process sees it; see store.ops.memory).
+STORES = ("firestore", "memory")
+DEFAULT_STORE = "firestore"
 #: Project used when none is configured and FIRESTORE_EMULATOR_HOST is set.
 EMULATOR_DEFAULT_PROJECT = "django-tasks-fs-local"
 EMULATOR_ENV = "FIRESTORE_EMULATOR_HOST"
@@ -43,6 +47,11 @@ class StoreSettings:
     retention_successful: timedelta | None = DEFAULT_RETENTION  #: None keeps forever
     retention_failed: timedelta | None = DEFAULT_RETENTION
     timeout: float = DEFAULT_TIMEOUT  #: seconds per Firestore call, retries included
+    store: str = DEFAULT_STORE  #: one of STORES
+
+    @property
+    def in_memory(self) -> bool:
+        return self.store == "memory"
 
     @property
     def executions_collection(self) -> str:
@@ -69,6 +78,11 @@ class StoreSettings:
 
     def target(self, project: str | None = None) -> str:
         """Which Firestore this is, for messages: host, project and database."""
+        if self.in_memory:
+            named = repr(project or self.resolved_project())
+            return (
+                f"the in-memory store of this process, project {named}, database {self.database!r}"
+            )
         host = os.environ.get(EMULATOR_ENV)
         where = (
             f"the Firestore emulator at {host!r} ({EMULATOR_ENV})"

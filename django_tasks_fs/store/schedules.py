@@ -11,15 +11,22 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition, NotFound
-from google.cloud import firestore
-
 from ..exceptions import ScheduleNotFound
-from .calls import Calls
+from .cas import compare_and_set
 from .client import ServerClock, StoreSettings
 from .codec import ensure_fits
 from .documents import ScheduledTask, TaskExecution, is_document_id
-from .executions import MAX_CAS_ATTEMPTS, ContentionError
+from .ops import (
+    ASCENDING,
+    DOCUMENT_ID,
+    Create,
+    DocumentExists,
+    DocumentMissing,
+    DocumentOps,
+    Query,
+    Update,
+    document_ops,
+)
 
 #: Names become Firestore document ids and Cloud Scheduler job ids.
 SCHEDULE_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,200}")
@@ -41,56 +48,59 @@ def slot_id(name: str, slot: datetime) -> str:
 
 
 class ScheduleStore:
-    """Scheduled tasks of one Firestore database and collection prefix."""
+    """Scheduled tasks of one database and collection prefix."""
 
     def __init__(self, settings: StoreSettings) -> None:
         self.settings = settings
-        self.calls = Calls(settings)  #: every request, bounded (see store.calls)
+        self._documents = document_ops(settings)
+        self.collection_name = settings.schedules_collection
         self.clock = ServerClock(
-            source=lambda: self.calls.server_time(settings.schedules_collection)
+            source=lambda: self.documents.server_time(settings.schedules_collection)
         )
 
     @property
-    def client(self) -> firestore.Client:
-        return self.calls.client
+    def documents(self) -> DocumentOps:
+        """Where the documents live (Firestore, or this process's memory)."""
+        return self._documents
 
-    def _ref(self, name: str) -> firestore.DocumentReference:
-        return self.client.collection(self.settings.schedules_collection).document(
-            validate_schedule_name(name)
-        )
+    def _path(self, name: str) -> str:
+        return f"{self.collection_name}/{name}"
+
+    def _read(self, name: str) -> tuple[ScheduledTask, datetime]:
+        snapshot = self.documents.get(self.collection_name, validate_schedule_name(name))
+        if snapshot.data is None:
+            raise ScheduleNotFound(f"No scheduled task named {name!r}.")
+        schedule = ScheduledTask.from_document(snapshot.id, snapshot.data, snapshot.update_time)
+        return schedule, self.clock.observe(snapshot.read_time)
 
     def get(self, name: str) -> ScheduledTask:
         """Read one scheduled task; raise ScheduleNotFound."""
-        snapshot = self.calls.get(self._ref(name))
-        if not snapshot.exists:
-            raise ScheduleNotFound(f"No scheduled task named {name!r}.")
-        data = snapshot.to_dict()
-        assert data is not None
-        return ScheduledTask.from_document(snapshot.id, data, snapshot.update_time)
+        return self._read(name)[0]
 
     def list(self) -> list[ScheduledTask]:
         """All scheduled tasks, by name."""
-        collection = self.client.collection(self.settings.schedules_collection)
+        query = Query(collection=self.collection_name, order_by=((DOCUMENT_ID, ASCENDING),))
         return [
-            ScheduledTask.from_document(s.id, s.to_dict() or {}, s.update_time)
-            for s in self.calls.stream(collection.order_by("__name__"))
+            ScheduledTask.from_document(s.id, s.data or {}, s.update_time)
+            for s in self.documents.query(query)
         ]
 
     def create(self, schedule: ScheduledTask) -> ScheduledTask:
-        """Write a new scheduled task; raise AlreadyExists (google.api_core) if the name is taken."""
-        ref = self._ref(schedule.name)
+        """Write a new scheduled task; raise DocumentExists if the name is taken."""
+        name = validate_schedule_name(schedule.name)
         now = self.clock.now()
         schedule = schedule.evolve(created_at=schedule.created_at or now, updated_at=now)
         data = schedule.to_document()
-        ensure_fits(ref.path, data, what="The scheduled task's arguments")
-        update_time = self.calls.create(ref, data)
+        ensure_fits(self._path(name), data, what="The scheduled task's arguments")
+        update_time = self.documents.create(self.collection_name, name, data)
+        assert update_time is not None
         return schedule.evolve(update_time=self.clock.observe(update_time))
 
     def save(self, schedule: ScheduledTask) -> ScheduledTask:
         """Create or replace a scheduled task by name (keeps created_at and the firing record)."""
         try:
             return self.create(schedule)
-        except (AlreadyExists, Conflict):
+        except DocumentExists:
             pass
 
         def replace(current: ScheduledTask) -> ScheduledTask:
@@ -106,30 +116,32 @@ class ScheduleStore:
 
     def update(self, name: str, change: Callable[[ScheduledTask], ScheduledTask]) -> ScheduledTask:
         """Compare-and-set one scheduled task through ``change``."""
-        ref = self._ref(name)
-        for _ in range(MAX_CAS_ATTEMPTS):
-            current = self.get(name)
-            after = change(current).evolve(updated_at=self.clock.now())
-            data = after.to_document()
-            ensure_fits(ref.path, data, what="The scheduled task's arguments")
-            assert current.update_time is not None
-            try:
-                result = self.calls.update(
-                    ref, data, option=self.client.write_option(last_update_time=current.update_time)
-                )
-            except FailedPrecondition:
-                continue
-            except NotFound:
-                raise ScheduleNotFound(f"No scheduled task named {name!r}.") from None
-            return after.evolve(update_time=self.clock.observe(result.update_time))
-        raise ContentionError(f"Gave up on scheduled task {name!r} after repeated conflicts.")
+        written, _ = compare_and_set(
+            read=lambda: self._read(name),
+            decide=lambda current, now: (change(current).evolve(updated_at=now), None),
+            write=self._write,
+            now=self.clock.now,
+            subject=f"scheduled task {name!r}",
+        )
+        return written
+
+    def _write(self, before: ScheduledTask, after: ScheduledTask) -> ScheduledTask:
+        data = after.to_document()
+        ensure_fits(self._path(after.name), data, what="The scheduled task's arguments")
+        try:
+            update_time = self.documents.update(
+                self.collection_name, after.name, data, last_update_time=before.update_time
+            )
+        except DocumentMissing:
+            raise ScheduleNotFound(f"No scheduled task named {after.name!r}.") from None
+        return after.evolve(update_time=self.clock.observe(update_time))
 
     def delete(self, name: str) -> bool:
         """Delete a scheduled task; return False if there was none."""
-        ref = self._ref(name)
-        if not self.calls.get(ref).exists:
+        name = validate_schedule_name(name)
+        if not self.documents.get(self.collection_name, name).exists:
             return False
-        self.calls.delete(ref)
+        self.documents.delete(self.collection_name, name)
         return True
 
     def reserve_slot(
@@ -141,40 +153,39 @@ class ScheduleStore:
         the schedule. Returns False (and writes nothing) for a slot already taken;
         raises ScheduleNotFound (and writes nothing) if the schedule was deleted.
         """
-        slots = self.client.collection(self.settings.slots_collection)
-        executions = self.client.collection(self.settings.executions_collection)
-        execution_ref = executions.document(execution.id)
+        executions = self.settings.executions_collection
         execution_data = execution.to_document()
-        ensure_fits(execution_ref.path, execution_data, what="The scheduled task's arguments")
+        ensure_fits(
+            f"{executions}/{execution.id}", execution_data, what="The scheduled task's arguments"
+        )
         now = self.clock.now()
-        batch = self.client.batch()
-        batch.create(
-            slots.document(slot_id(schedule.name, slot)),
-            {
-                "schedule": schedule.name,
-                "slot": slot,
-                "execution_id": execution.id,
-                "created_at": now,
-                "expires_at": execution.expires_at,
-            },
-        )
-        batch.create(execution_ref, execution_data)
-        batch.update(
-            self._ref(schedule.name),
-            {"last_fired_at": now, "last_slot": slot, "last_execution_id": execution.id},
-        )
+        reservation = {
+            "schedule": schedule.name,
+            "slot": slot,
+            "execution_id": execution.id,
+            "created_at": now,
+            "expires_at": execution.expires_at,
+        }
+        fired = {"last_fired_at": now, "last_slot": slot, "last_execution_id": execution.id}
         try:
-            self.calls.commit(batch)
-        except (AlreadyExists, Conflict):
+            self.documents.commit(
+                [
+                    Create(
+                        self.settings.slots_collection, slot_id(schedule.name, slot), reservation
+                    ),
+                    Create(executions, execution.id, execution_data),
+                    Update(self.collection_name, validate_schedule_name(schedule.name), fired),
+                ]
+            )
+        except DocumentExists:
             return False
-        except NotFound:
+        except DocumentMissing:
             raise ScheduleNotFound(f"No scheduled task named {schedule.name!r}.") from None
         return True
 
     def slot_execution_id(self, name: str, slot: datetime) -> str | None:
         """The execution a reserved slot enqueued, or None if the slot is free."""
-        slots = self.client.collection(self.settings.slots_collection)
-        snapshot = self.calls.get(slots.document(slot_id(name, slot)))
-        if not snapshot.exists:
+        snapshot = self.documents.get(self.settings.slots_collection, slot_id(name, slot))
+        if snapshot.data is None:
             return None
-        return str((snapshot.to_dict() or {})["execution_id"])
+        return str(snapshot.data["execution_id"])

@@ -36,9 +36,8 @@ def test_every_store_query_is_covered(executions: ExecutionStore) -> None:
 
 
 def test_an_undeclared_query_is_caught(executions: ExecutionStore) -> None:
-    query = executions.collection.where(filter=FieldFilter("task_path", "==", "x")).order_by(
-        "priority"
-    )
+    collection = executions.client.collection(executions.collection_name)
+    query = collection.where(filter=FieldFilter("task_path", "==", "x")).order_by("priority")
     shape = index_recorder.shape_of(index_recorder.original_to_protobuf(query))  # not recorded
     assert shape == QueryShape("executions", frozenset({"task_path"}), (("priority", "ASCENDING"),))
     assert shape.needs_composite_index()

@@ -6,7 +6,6 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
-from google.api_core.exceptions import AlreadyExists, Conflict
 
 from django_tasks_fs.exceptions import ScheduleNotFound
 from django_tasks_fs.store import (
@@ -18,6 +17,7 @@ from django_tasks_fs.store import (
     new_execution_id,
     validate_schedule_name,
 )
+from django_tasks_fs.store.ops import DocumentExists
 
 SLOT = datetime(2026, 11, 24, 10, 5, tzinfo=UTC)
 
@@ -53,7 +53,7 @@ def test_crud(schedules: ScheduleStore) -> None:
     assert created.created_at is not None
     loaded = schedules.get("every-five")
     assert loaded == created
-    with pytest.raises((AlreadyExists, Conflict)):
+    with pytest.raises(DocumentExists):
         schedules.create(schedule())
 
     changed = schedules.update(

@@ -18,7 +18,8 @@ def test_the_wheel_holds_only_the_library(dist: Path) -> None:
     top = {name.split("/")[0] for name in names}
     assert top == {"django_tasks_fs", next(n for n in top if n.endswith(".dist-info"))}
     assert "django_tasks_fs/py.typed" in names
-    assert "django_tasks_fs/store/executions.py" in names
+    assert "django_tasks_fs/store/executions/__init__.py" in names
+    assert "django_tasks_fs/store/ops/memory.py" in names
     # The emulators reach users' projects from the wheel alone (docs/howto/local-development.md).
     assert "django_tasks_fs/emulators/firestore.py" in names
     assert "django_tasks_fs/emulators/gcloud/server.py" in names

@@ -43,8 +43,8 @@ def _touched(store: Any) -> Any:
 def firestore_forbidden() -> Iterator[None]:
     """Any Firestore access in the block raises (and the test client re-raises it)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ExecutionStore, "client", property(_touched))
-        patch.setattr(ScheduleStore, "client", property(_touched))
+        patch.setattr(ExecutionStore, "documents", property(_touched))
+        patch.setattr(ScheduleStore, "documents", property(_touched))
         yield
 
 

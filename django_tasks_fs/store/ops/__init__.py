@@ -1,0 +1,62 @@
+"""Document operations: the seam between the store's task verbs and where documents live.
+
+``document_ops(settings)`` picks the implementation named by ``StoreSettings.store``:
+``FirestoreOps`` (the default) or ``MemoryOps`` (this process's memory).
+"""
+
+from __future__ import annotations
+
+from ..client import StoreSettings
+from .firestore import FirestoreOps
+from .memory import MemoryDatabase, MemoryOps, memory_database, reset_memory
+from .protocol import (
+    ASCENDING,
+    DESCENDING,
+    DOCUMENT_ID,
+    Create,
+    Delete,
+    DocumentExists,
+    DocumentMissing,
+    DocumentOpError,
+    DocumentOps,
+    Filter,
+    PreconditionFailed,
+    Query,
+    Snapshot,
+    UniqueCreate,
+    Update,
+    Write,
+)
+
+
+def document_ops(settings: StoreSettings) -> DocumentOps:
+    """The document operations for ``settings``' project and database."""
+    if settings.in_memory:
+        return MemoryOps(memory_database(settings.resolved_project(), settings.database))
+    return FirestoreOps(settings)
+
+
+__all__ = [
+    "ASCENDING",
+    "DESCENDING",
+    "DOCUMENT_ID",
+    "Create",
+    "Delete",
+    "DocumentExists",
+    "DocumentMissing",
+    "DocumentOpError",
+    "DocumentOps",
+    "Filter",
+    "FirestoreOps",
+    "MemoryDatabase",
+    "MemoryOps",
+    "PreconditionFailed",
+    "Query",
+    "Snapshot",
+    "UniqueCreate",
+    "Update",
+    "Write",
+    "document_ops",
+    "memory_database",
+    "reset_memory",
+]

@@ -1,0 +1,75 @@
+"""Batched commits: all of the writes, with one commit time, or none of them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from django_tasks_fs.store.ops import (
+    Create,
+    Delete,
+    DocumentExists,
+    DocumentMissing,
+    DocumentOps,
+    PreconditionFailed,
+    Update,
+)
+
+C = "things"
+LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def test_a_batch_applies_every_write_with_one_commit_time(ops: DocumentOps) -> None:
+    a = ops.create(C, "a", {"v": 1})
+    ops.create(C, "gone", {"v": 1})
+    commit_time = ops.commit(
+        [
+            Create(C, "new", {"v": 1}),
+            Update(C, "a", {"v": 2}, last_update_time=a),
+            Delete(C, "gone"),
+        ]
+    )
+    assert a is not None
+    assert commit_time > a
+    assert ops.get(C, "new").update_time == commit_time
+    assert ops.get(C, "a").update_time == commit_time
+    assert ops.get(C, "a").data == {"v": 2}
+    assert not ops.get(C, "gone").exists
+
+
+def _unchanged(ops: DocumentOps) -> None:
+    assert not ops.get(C, "new").exists
+    assert ops.get(C, "a").data == {"v": 1}
+    assert ops.get(C, "b").data == {"v": 1}
+
+
+@pytest.mark.parametrize(
+    ("failing", "error"),
+    [
+        (Create(C, "b", {"v": 9}), DocumentExists),
+        (Update(C, "b", {"v": 9}, last_update_time=LONG_AGO), PreconditionFailed),
+        (Update(C, "nope", {"v": 9}, last_update_time=LONG_AGO), PreconditionFailed),
+        (Update(C, "nope", {"v": 9}), DocumentMissing),
+        (Delete(C, "b", last_update_time=LONG_AGO), PreconditionFailed),
+    ],
+)
+def test_one_refused_write_leaves_everything_unwritten(
+    ops: DocumentOps, failing: Create | Update | Delete, error: type[Exception]
+) -> None:
+    ops.create(C, "a", {"v": 1})
+    ops.create(C, "b", {"v": 1})
+    for writes in (
+        [Create(C, "new", {"v": 1}), Update(C, "a", {"v": 2}), failing],
+        [failing, Create(C, "new", {"v": 1})],
+    ):
+        with pytest.raises(error):
+            ops.commit(writes)
+        _unchanged(ops)
+
+
+def test_a_batch_may_write_each_document_once(ops: DocumentOps) -> None:
+    ops.create(C, "a", {"v": 1})
+    with pytest.raises(ValueError, match="once"):
+        ops.commit([Update(C, "a", {"v": 2}), Create(C, "a", {"v": 3})])
+    assert ops.get(C, "a").data == {"v": 1}
