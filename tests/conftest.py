@@ -162,13 +162,43 @@ def aware(dt: datetime) -> datetime:
     return dt
 
 
+#: Folders whose tests run the pipeline in other processes (workers, runserver,
+#: execute_task, the user's project): they need Firestore itself, not process memory.
+CROSS_PROCESS = ("acceptance", "e2e", "chaos", "packaging")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``tasks_project`` in a cross-process folder means the emulator: mark it so."""
+    for item in items:
+        folder = item.path.parent.name
+        if folder in CROSS_PROCESS and "tasks_project" in getattr(item, "fixturenames", ()):
+            item.add_marker("firestore")
+
+
 @pytest.fixture
-def tasks_project(project_id: str, settings: Any) -> str:
-    """Point every TASKS backend at this test's emulator project."""
+def memory_project() -> Iterator[str]:
+    """A fresh project id in this process's in-memory store, forgotten after the test."""
+    from django_tasks_fs.store.ops import reset_memory
+
+    yield f"mem-{uuid.uuid4().hex[:12]}"
+    reset_memory()
+
+
+@pytest.fixture
+def tasks_project(request: pytest.FixtureRequest, settings: Any) -> str:
+    """Point every TASKS backend at a fresh project of this test: in memory (no Java),
+    or in the Firestore emulator for a test marked ``firestore`` (one about Firestore
+    itself, or whose pipeline runs in other processes)."""
     from tests.settings import tasks_setting
 
-    settings.TASKS = tasks_setting(project_id)
-    return project_id
+    if request.node.get_closest_marker("firestore") is not None:
+        project: str = request.getfixturevalue("project_id")
+        settings.TASKS = tasks_setting(project)
+    else:
+        project = request.getfixturevalue("memory_project")
+        settings.TASKS = tasks_setting(project, store="memory")
+    return project
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from tests.settings_nosql import IAP_AUDIENCE
 from .browser import navigate
 from .conftest import failed, running
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.firestore]  # runserver in a subprocess
 
 DETAIL = "/admin/django_tasks_fs/taskexecution/default/{}/"
 

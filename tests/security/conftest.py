@@ -14,6 +14,7 @@ from django.tasks import task_backends
 
 from django_tasks_fs.emulators.gcloud.oidc import TokenIssuer
 from django_tasks_fs.store import ExecutionStore, ScheduleStore, TaskExecution
+from django_tasks_fs.store.ops.memory import MemoryOps
 from tests import tokens
 from tests.admin.conftest import add_execution, make_user  # noqa: F401 (fixtures)
 from tests.integration.test_endpoints import certs, cloud, issuer  # noqa: F401 (fixtures)
@@ -25,8 +26,11 @@ OTHER_ACCOUNT = "b-invoker@tests.iam.gserviceaccount.com"
 
 
 def snapshot(backend: Any) -> dict[str, Any]:
-    """Every document of the test's Firestore project (all backends share it): path ->
-    update time. Equal snapshots: nothing was created, changed or deleted."""
+    """Every document of the test's project (all backends share it), in Firestore or in
+    memory: path -> update time. Equal snapshots: nothing was created, changed or deleted."""
+    documents = backend.executions.documents
+    if isinstance(documents, MemoryOps):
+        return dict(documents.database.update_times())
     client = backend.executions.client
     return {
         f"{collection.id}/{document.id}": document.update_time

@@ -96,6 +96,15 @@ class MemoryDatabase:
             read_time=read_time,
         )
 
+    def update_times(self) -> dict[str, datetime]:
+        """``collection/id`` -> update time of every document (tests: did anything change?)."""
+        with self.lock:
+            return {
+                f"{collection}/{id}": document.update_time
+                for collection, documents in self._collections.items()
+                for id, document in documents.items()
+            }
+
     def documents(self, collection: str) -> list[tuple[str, dict[str, Any]]]:
         return [(i, d.data) for i, d in self._collections.get(collection, {}).items()]
 
