@@ -186,18 +186,22 @@ def memory_project() -> Iterator[str]:
 
 
 @pytest.fixture
-def tasks_project(request: pytest.FixtureRequest, settings: Any) -> str:
-    """Point every TASKS backend at a fresh project of this test: in memory (no Java),
-    or in the Firestore emulator for a test marked ``firestore`` (one about Firestore
-    itself, or whose pipeline runs in other processes)."""
+def test_store(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(project, store) of this test: a fresh in-memory project (no Java), or a fresh
+    emulator project for a test marked ``firestore`` (one about Firestore itself, one
+    that cuts it, or one whose pipeline runs in other processes)."""
+    if request.node.get_closest_marker("firestore") is not None:
+        return request.getfixturevalue("project_id"), "firestore"
+    return request.getfixturevalue("memory_project"), "memory"
+
+
+@pytest.fixture
+def tasks_project(test_store: tuple[str, str], settings: Any) -> str:
+    """Point every TASKS backend at this test's project (see ``test_store``)."""
     from tests.settings import tasks_setting
 
-    if request.node.get_closest_marker("firestore") is not None:
-        project: str = request.getfixturevalue("project_id")
-        settings.TASKS = tasks_setting(project)
-    else:
-        project = request.getfixturevalue("memory_project")
-        settings.TASKS = tasks_setting(project, store="memory")
+    project, store = test_store
+    settings.TASKS = tasks_setting(project, store=store)
     return project
 
 

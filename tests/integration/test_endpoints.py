@@ -34,10 +34,13 @@ def certs(issuer: TokenIssuer) -> Iterator[tokens.CertsServer]:
 
 
 @pytest.fixture
-def cloud(project_id: str, settings: Any, certs: tokens.CertsServer, monkeypatch: Any) -> Any:
-    """The Cloud Tasks backend, its Google Cloud calls replaced by a recording fake
-    (the endpoints are under test here; tests/e2e drives the real clients)."""
-    settings.TASKS = tasks_setting(project_id, certs_url=certs.url)
+def cloud(
+    test_store: tuple[str, str], settings: Any, certs: tokens.CertsServer, monkeypatch: Any
+) -> Any:
+    """The Cloud Tasks backend of this test's store, its Google Cloud calls replaced by a
+    recording fake (the endpoints are under test here; tests/e2e drives the real clients)."""
+    project, store = test_store
+    settings.TASKS = tasks_setting(project, certs_url=certs.url, store=store)
     backend = task_backends["cloud"]
     backend.sent = []
 
