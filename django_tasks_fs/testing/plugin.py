@@ -1,4 +1,5 @@
-"""pytest plugin: ``firestore_emulator``, ``tasks_firestore`` and ``task_runner`` fixtures.
+"""pytest plugin: ``firestore_emulator``, ``tasks_firestore``, ``tasks_memory`` and
+``task_runner`` fixtures, and the ``tasks_fs_store`` ini option.
 
 Loaded automatically (entry point ``pytest11``) in every project that installs
 django-tasks-fs, so importing it must not touch Django: the fixtures do nothing until
@@ -23,6 +24,20 @@ SETTINGS_EXAMPLE = (
     "  [tool.pytest.ini_options]          # pyproject.toml (or [pytest] in pytest.ini)\n"
     '  DJANGO_SETTINGS_MODULE = "mysite.settings"'
 )
+
+
+#: ini option choosing the store of ``task_runner``.
+STORE_OPTION = "tasks_fs_store"
+STORES = ("firestore", "memory")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        STORE_OPTION,
+        "where task_runner keeps executions: 'firestore' (the official emulator, the "
+        "default) or 'memory' (this process only, no Java)",
+        default="firestore",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +101,9 @@ def django_problem(fixture: str, *, pytest_django: bool) -> str | None:
 @pytest.fixture
 def _tasks_fs_django(request: pytest.FixtureRequest) -> None:
     """Fail the test, before any emulator starts, when Django is not ready for the fixtures."""
-    used = [f for f in ("task_runner", "tasks_firestore") if f in request.fixturenames]
+    used = [
+        f for f in ("task_runner", "tasks_firestore", "tasks_memory") if f in request.fixturenames
+    ]
     problem = django_problem(
         used[0] if used else "tasks_firestore",
         pytest_django=request.config.pluginmanager.hasplugin("django"),
@@ -95,9 +112,8 @@ def _tasks_fs_django(request: pytest.FixtureRequest) -> None:
         pytest.fail(problem, pytrace=False)
 
 
-@pytest.fixture
-def tasks_firestore(_tasks_fs_django: None, firestore_emulator: str) -> Iterator[str]:
-    """Point every django_tasks_fs backend at a fresh, empty Firestore project for this test."""
+def _fresh_project(**options: Any) -> Any:
+    """Override TASKS: every django_tasks_fs backend on a new, empty project (plus ``options``)."""
     from django.conf import settings
     from django.test import override_settings
 
@@ -106,15 +122,49 @@ def tasks_firestore(_tasks_fs_django: None, firestore_emulator: str) -> Iterator
     for alias, params in settings.TASKS.items():
         params = dict(params)
         if str(params.get("BACKEND", "")).startswith("django_tasks_fs."):
-            params["OPTIONS"] = {**params.get("OPTIONS", {}), "firestore_project": project}
+            params["OPTIONS"] = {
+                **params.get("OPTIONS", {}),
+                "firestore_project": project,
+                **options,
+            }
         tasks[alias] = params
-    with override_settings(TASKS=tasks):
+    return project, override_settings(TASKS=tasks)
+
+
+@pytest.fixture
+def tasks_firestore(_tasks_fs_django: None, firestore_emulator: str) -> Iterator[str]:
+    """Point every django_tasks_fs backend at a fresh, empty Firestore project for this test."""
+    project, override = _fresh_project()
+    with override:
         yield project
 
 
 @pytest.fixture
-def task_runner(tasks_firestore: str) -> Any:
-    """Run enqueued tasks synchronously: ``task_runner.run_all()``, ``task_runner.run(result)``."""
+def tasks_memory(_tasks_fs_django: None) -> Iterator[str]:
+    """Every django_tasks_fs backend on a fresh project of this process's in-memory store:
+    no Java, no emulator; nothing outside this process (a worker, a subprocess) sees it."""
+    from ..store.ops import reset_memory
+
+    project, override = _fresh_project(store="memory")
+    try:
+        with override:
+            yield project
+    finally:
+        reset_memory()
+
+
+@pytest.fixture
+def task_runner(request: pytest.FixtureRequest) -> Any:
+    """Run enqueued tasks synchronously: ``task_runner.run_all()``, ``task_runner.run(result)``;
+    on the store named by the ``tasks_fs_store`` ini option (``tasks_firestore`` or
+    ``tasks_memory``)."""
     from .runner import TaskRunner
 
+    store = str(request.config.getini(STORE_OPTION)).strip() or "firestore"
+    if store not in STORES:
+        pytest.fail(
+            f"{STORE_OPTION} = {store!r} in the pytest configuration: use one of {STORES}.",
+            pytrace=False,
+        )
+    request.getfixturevalue(f"tasks_{store}")
     return TaskRunner()

@@ -89,3 +89,86 @@ def test_loading_the_plugin_imports_neither_django_nor_google_clients() -> None:
         [sys.executable, "-c", check], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+USER_SETTINGS = """
+SECRET_KEY = "x"
+USE_TZ = True
+DATABASES = {}
+INSTALLED_APPS = ["django_tasks_fs", "shop"]
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_fs.backends.ProcessBackend",
+        "OPTIONS": {"project_id": "my-project", "max_attempts": 2},
+    }
+}
+"""
+
+SHOP_TASKS = """
+from django.tasks import task
+
+
+@task
+def add(a, b):
+    return a + b
+
+
+@task
+def broken():
+    raise ValueError("no")
+"""
+
+MEMORY_TESTS = """
+from shop.tasks import add, broken
+
+
+def test_a_task_runs(task_runner):
+    result = add.enqueue(2, 3)
+    (done,) = task_runner.run_all()
+    assert (done.id, done.status, done.return_value) == (result.id, "SUCCESSFUL", 5)
+
+
+def test_a_failure_is_retried_then_recorded(task_runner):
+    result = broken.enqueue()
+    task_runner.run_all()
+    result.refresh()
+    assert (result.status, result.attempts) == ("FAILED", 2)
+
+
+def test_each_test_starts_empty(tasks_memory):
+    from django.tasks import task_backends
+
+    assert task_backends["default"].executions.count() == 0
+"""
+
+
+def test_the_memory_store_runs_a_users_tasks_without_java(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's project with ``tasks_fs_store = memory``: pytest-django, no emulator, and
+    no Java reachable (PATH and JAVA_HOME lead nowhere), so nothing could start one."""
+    pytester.makeini("[pytest]\nDJANGO_SETTINGS_MODULE = mysettings\ntasks_fs_store = memory\n")
+    pytester.makepyfile(mysettings=USER_SETTINGS, test_shop=MEMORY_TESTS)
+    pytester.mkpydir("shop")
+    (pytester.path / "shop" / "tasks.py").write_text(SHOP_TASKS)
+    for name in ("FIRESTORE_EMULATOR_HOST", "DJANGO_SETTINGS_MODULE", "TEST_FIRESTORE_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PATH", str(pytester.path / "no-java-here"))
+    monkeypatch.setenv("JAVA_HOME", str(pytester.path / "no-java-here"))
+    monkeypatch.setenv("PYTHONPATH", python_path(pytester.path))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=3)
+
+
+def test_an_unknown_store_is_named(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeini("[pytest]\nDJANGO_SETTINGS_MODULE = mysettings\ntasks_fs_store = redis\n")
+    pytester.makepyfile(mysettings=USER_SETTINGS, test_shop=MEMORY_TESTS)
+    pytester.mkpydir("shop")
+    (pytester.path / "shop" / "tasks.py").write_text(SHOP_TASKS)
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    monkeypatch.setenv("PYTHONPATH", python_path(pytester.path))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=1, errors=2)
+    assert "tasks_fs_store = 'redis' in the pytest configuration" in result.stdout.str()

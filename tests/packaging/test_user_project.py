@@ -377,6 +377,19 @@ def test_a_new_project_runs_everything_locally_from_the_wheel(
         )
         assert tests.returncode == 0, tests.stdout + tests.stderr
         assert "1 passed" in tests.stdout
+        # The same test on the in-memory store: no emulator, and no Java to start one.
+        no_java = {**user_env, "PATH": str(venv / "bin"), "JAVA_HOME": str(tmp_path / "none")}
+        in_memory = subprocess.run(
+            [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o",
+             "tasks_fs_store=memory", "test_shop.py"],
+            cwd=project,
+            env=no_java,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )  # fmt: skip
+        assert in_memory.returncode == 0, in_memory.stdout + in_memory.stderr
+        assert "1 passed" in in_memory.stdout
 
         # Ctrl-C / SIGTERM stops everything: the command exits at once, no JVM is left.
         assert emulators.terminate(timeout=30) == 0
