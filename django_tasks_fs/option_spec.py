@@ -1,7 +1,7 @@
 """How an option is declared: ``option(...)`` and the validators it takes.
 
 An option's declaration is the metadata of its BackendOptions field (an OptionSpec),
-so its default, validation, backends and doc live on one line of options.py.
+so its default, validation, backends and doc are declared together, once, in options.py.
 """
 
 from __future__ import annotations
