@@ -1,4 +1,10 @@
-"""Backend OPTIONS, parsed once into a frozen dataclass.
+"""Backend OPTIONS: each option declared once, as one field of BackendOptions.
+
+A field's ``option(...)`` declares its default, its validation, which backends accept
+it and its one-line doc; the lists of names per backend, the checks and the
+configuration reference test (tests/unit/test_docs_reference.py) are derived from
+these fields. CloudOptions is the validated view of the options the Google Cloud
+backends require, typed ``str``.
 
 Problems are collected rather than raised, so ``manage.py check`` can report every one
 of them with an id and a hint; using a misconfigured backend raises
@@ -8,14 +14,37 @@ ImproperlyConfigured listing them.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
+from .option_spec import (
+    BOOL,
+    COMMAND,
+    DAYS_OR_NONE,
+    EMAIL,
+    NUMBER,
+    PREFIX,
+    PROJECT,
+    QUEUE_ALIASES,
+    SECONDS,
+    SECONDS_OR_ZERO,
+    WHOLE,
+    Check,
+    Kind,
+    OptionSpec,
+    one_of,
+    option,
+    optional,
+    spec_of,
+    text,
+    url,
+)
 from .store.client import (
     DEFAULT_COLLECTION_PREFIX,
     DEFAULT_DATABASE,
+    DEFAULT_MAX_HISTORY_ENTRIES,
     DEFAULT_STORE,
     DEFAULT_TIMEOUT,
     STORES,
@@ -25,6 +54,17 @@ from .store.client import (
 MODES = ("cloud_tasks", "cloud_run_jobs")
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 DEFAULT_RETENTION_DAYS = 14.0
+#: Errors and worker ids kept per execution: what every backend has always passed to the
+#: store (the store's own default of 10 applies only to a StoreSettings built by hand).
+ALL, LOCAL, CLOUD = Kind.ALL, Kind.LOCAL, Kind.CLOUD
+BASE_URL = url(
+    "the public URL where django_tasks_fs.urls is mounted, e.g. 'https://app.example.com/tasks/'"
+)
+CERTS_URL = url("the URL of the token signing certificates (Google's by default)")
+ABSOLUTE_URL = text("an absolute URL")
+CACHE_TTL = Check(NUMBER.valid, "a number of seconds (<= 0 disables the cache)")
+
+__all__ = ["BackendOptions", "CloudOptions", "Kind", "Problem", "names_for", "parse_options"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,50 +79,130 @@ class Problem:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BackendOptions:
-    """Every OPTIONS key any backend understands, with its default."""
+    """Every OPTIONS key any backend understands.
 
-    # Firestore
-    project_id: str | None = None  #: Google project (Firestore, Cloud Tasks, ...)
-    firestore_project: str | None = None  #: Firestore's project if not project_id
-    database: str = DEFAULT_DATABASE
-    collection_prefix: str = DEFAULT_COLLECTION_PREFIX
-    #: Seconds one Firestore call may take, retries included (then StoreUnavailable)
-    firestore_timeout_seconds: float = DEFAULT_TIMEOUT
-    #: "memory": this process's memory instead of Firestore (tests; see store.ops.memory)
-    store: str = DEFAULT_STORE
-    # Attempts and leases
-    max_attempts: int | None = 1  #: ProcessBackend; None = unlimited
-    run_once: bool = False
-    heartbeat_enabled: bool = True
-    heartbeat_interval_seconds: float = 10.0
-    heartbeat_timeout_seconds: float = 30.0  #: lease length, renewed by each heartbeat
-    heartbeat_join_timeout_seconds: float = 5.0
-    max_history_entries: int = 100
-    retry_backoff_seconds: float = 1.0  #: local retries: base of the exponential backoff
-    retry_backoff_max_seconds: float = 300.0
-    success_retention_days: float | None = DEFAULT_RETENTION_DAYS
-    failure_retention_days: float | None = DEFAULT_RETENTION_DAYS
-    # Local worker (ProcessBackend)
-    mode: str = "cloud_tasks"
-    max_workers: int = 4
-    poll_interval_seconds: float = 1.0
-    batch_size: int | None = None  #: None = max_workers
-    shutdown_grace_seconds: float = 30.0
-    # Google Cloud (CloudTasksBackend / CloudRunJobsBackend)
-    location: str | None = None
-    base_url: str | None = None
-    oidc_service_account: str | None = None
-    oidc_audience: str | None = None
-    execute_url: str | None = None
-    schedule_url: str | None = None
-    queue_aliases: dict[str, str] = field(default_factory=dict)
-    command: list[str] = field(default_factory=lambda: ["python", "manage.py", "execute_task"])
-    cache_alias: str = "default"
-    cache_prefix: str = "django-tasks-fs"
-    cache_ttl_max_attempts: float = 600.0
-    emulator_host: str | None = None  #: gRPC host:port of the local Google Cloud emulator
-    oidc_certs_url: str = GOOGLE_CERTS_URL  #: where the token signing certificates are
-    max_request_bytes: int = 16 * 1024  #: larger execute/ and schedule/ bodies get 413
+    Each is ``option(default, backends, check, doc)``; ``shown`` is how the reference
+    shows a default computed at run time.
+    """
+
+    # -- Firestore, and where documents live ----------------------------------------------
+    project_id: str | None = option(
+        None,
+        ALL,
+        PROJECT,
+        "Google project (Firestore, Cloud Tasks, ...)",
+        shown="the environment's",
+    )
+    firestore_project: str | None = option(
+        None, ALL, PROJECT, "Firestore's project, if not project_id", shown="`project_id`"
+    )
+    database: str = option(
+        DEFAULT_DATABASE, ALL, text("a Firestore database id such as '(default)'"), "database id"
+    )
+    collection_prefix: str = option(
+        DEFAULT_COLLECTION_PREFIX, ALL, PREFIX, "prefix of the collections (apps can share one)"
+    )
+    firestore_timeout_seconds: float = option(
+        DEFAULT_TIMEOUT, ALL, SECONDS, "one Firestore call, retries included (StoreUnavailable)"
+    )
+    store: str = option(
+        DEFAULT_STORE,
+        ALL,
+        one_of(*STORES),
+        "'memory': this process's memory instead of Firestore (tests; no other process sees it)",
+    )
+    max_history_entries: int = option(
+        DEFAULT_MAX_HISTORY_ENTRIES, ALL, WHOLE, "errors and worker ids kept per execution"
+    )
+    success_retention_days: float | None = option(
+        DEFAULT_RETENTION_DAYS, ALL, DAYS_OR_NONE, "expires_at of successful executions (TTL)"
+    )
+    failure_retention_days: float | None = option(
+        DEFAULT_RETENTION_DAYS, ALL, DAYS_OR_NONE, "expires_at of failed executions (TTL)"
+    )
+
+    # -- Attempts and leases -------------------------------------------------------------
+    max_attempts: int | None = option(
+        1, LOCAL, optional(WHOLE, "a whole number >= 1, or None for unlimited"), "total attempts"
+    )
+    run_once: bool = option(False, ALL, BOOL, "never start a second attempt")
+    heartbeat_enabled: bool = option(True, ALL, BOOL, "renew leases while a task runs")
+    heartbeat_interval_seconds: float = option(10.0, ALL, SECONDS, "time between renewals")
+    heartbeat_timeout_seconds: float = option(30.0, ALL, SECONDS, "lease length")
+    heartbeat_join_timeout_seconds: float = option(
+        5.0, ALL, SECONDS_OR_ZERO, "wait for a renewal in flight when an attempt ends"
+    )
+    retry_backoff_seconds: float = option(
+        1.0, LOCAL, SECONDS_OR_ZERO, "local retries: first backoff, doubled per attempt"
+    )
+    retry_backoff_max_seconds: float = option(
+        300.0, LOCAL, SECONDS_OR_ZERO, "local retries: longest backoff"
+    )
+
+    # -- Local worker (ProcessBackend) ---------------------------------------------------
+    mode: str = option("cloud_tasks", LOCAL, one_of(*MODES), "which platform to behave like")
+    max_workers: int = option(4, LOCAL, WHOLE, "worker processes of run_tasks")
+    poll_interval_seconds: float = option(1.0, LOCAL, SECONDS, "time between polls when idle")
+    batch_size: int | None = option(
+        None, LOCAL, optional(WHOLE), "executions per poll", shown="`max_workers`"
+    )
+    shutdown_grace_seconds: float = option(
+        30.0, LOCAL, SECONDS_OR_ZERO, "time running tasks get after the first SIGTERM"
+    )
+
+    # -- Google Cloud (CloudTasksBackend, CloudRunJobsBackend) ---------------------------
+    location: str | None = option(
+        None, CLOUD, optional(text("a Google Cloud region such as 'europe-west1'")), "region"
+    )
+    base_url: str | None = option(None, CLOUD, optional(BASE_URL), "where urls are mounted")
+    oidc_service_account: str | None = option(
+        None, CLOUD, optional(EMAIL), "the service account the platform's tokens are for"
+    )
+    oidc_audience: str | None = option(
+        None,
+        CLOUD,
+        optional(text("the token audience, e.g. 'https://app.example.com'")),
+        "expected aud of the tokens",
+        shown="origin of `base_url`",
+    )
+    execute_url: str | None = option(
+        None, CLOUD, optional(ABSOLUTE_URL), "Cloud Tasks target", shown='`base_url + "execute/"`'
+    )
+    schedule_url: str | None = option(
+        None,
+        CLOUD,
+        optional(ABSOLUTE_URL),
+        "Cloud Scheduler target",
+        shown='`base_url + "schedule/"`',
+    )
+    queue_aliases: dict[str, str] = option(
+        {}, CLOUD, QUEUE_ALIASES, "queue name -> Cloud Tasks queue / Cloud Run job", convert=dict
+    )
+    command: list[str] = option(
+        ["python", "manage.py", "execute_task"],
+        CLOUD,
+        COMMAND,
+        "Cloud Run Jobs: container args; the execution id is appended",
+        convert=list,
+    )
+    cache_alias: str = option(
+        "default", CLOUD, text("an alias from CACHES"), "cache of the platform's retry limits"
+    )
+    cache_prefix: str = option("django-tasks-fs", CLOUD, text("a string"), "cache key prefix")
+    cache_ttl_max_attempts: float = option(600.0, CLOUD, CACHE_TTL, "seconds; <= 0: no cache")
+    emulator_host: str | None = option(
+        None,
+        CLOUD,
+        optional(text("host:port of the local Google Cloud emulator")),
+        "gRPC host:port of the local Google Cloud emulator",
+        shown="`$DJANGO_TASKS_FS_EMULATOR_HOST`",
+    )
+    oidc_certs_url: str = option(
+        GOOGLE_CERTS_URL, CLOUD, CERTS_URL, "where the token signing certificates are"
+    )
+    max_request_bytes: int = option(
+        16 * 1024, CLOUD, Check(WHOLE.valid, "a number of bytes >= 1"), "larger bodies get 413"
+    )
 
     @property
     def lease_duration(self) -> timedelta:
@@ -108,141 +228,52 @@ class BackendOptions:
         )
 
 
-def _positive(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+#: name -> declaration, in declaration order.
+SPECS: dict[str, OptionSpec] = {f.name: spec_of(f) for f in fields(BackendOptions)}
 
 
-def _non_negative(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+def names_for(kind: Kind) -> frozenset[str]:
+    """The OPTIONS keys backends of ``kind`` accept."""
+    return frozenset(name for name, spec in SPECS.items() if kind & spec.kinds)
 
 
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloudOptions:
+    """The options every Google Cloud backend requires, present and valid."""
 
+    project_id: str
+    location: str
+    base_url: str
+    oidc_service_account: str
 
-def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda value: value is None or check(value)
-
-
-def _text(value: Any) -> bool:
-    return isinstance(value, str) and value != ""
-
-
-#: key -> (validator, description of a valid value)
-_VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "project_id": (_optional(_text), "a Google Cloud project id"),
-    "firestore_project": (_optional(_text), "a Google Cloud project id"),
-    "database": (_text, "a Firestore database id such as '(default)'"),
-    "collection_prefix": (
-        lambda v: isinstance(v, str) and "/" not in v,
-        "a string without '/', e.g. 'myapp_'",
-    ),
-    "firestore_timeout_seconds": (_positive, "a number of seconds > 0"),
-    "store": (
-        lambda v: v in STORES,
-        "'firestore', or 'memory' for this process's memory (tests only)",
-    ),
-    "max_attempts": (_optional(_positive_int), "a whole number >= 1, or None for unlimited"),
-    "run_once": (lambda v: isinstance(v, bool), "True or False"),
-    "heartbeat_enabled": (lambda v: isinstance(v, bool), "True or False"),
-    "heartbeat_interval_seconds": (_positive, "a number of seconds > 0"),
-    "heartbeat_timeout_seconds": (_positive, "a number of seconds > 0"),
-    "heartbeat_join_timeout_seconds": (_non_negative, "a number of seconds >= 0"),
-    "max_history_entries": (_positive_int, "a whole number >= 1"),
-    "retry_backoff_seconds": (_non_negative, "a number of seconds >= 0"),
-    "retry_backoff_max_seconds": (_non_negative, "a number of seconds >= 0"),
-    "success_retention_days": (_optional(_positive), "a number of days > 0, or None to keep"),
-    "failure_retention_days": (_optional(_positive), "a number of days > 0, or None to keep"),
-    "mode": (lambda v: v in MODES, "'cloud_tasks' or 'cloud_run_jobs'"),
-    "max_workers": (_positive_int, "a whole number >= 1"),
-    "poll_interval_seconds": (_positive, "a number of seconds > 0"),
-    "batch_size": (_optional(_positive_int), "a whole number >= 1"),
-    "shutdown_grace_seconds": (_non_negative, "a number of seconds >= 0"),
-    "location": (_optional(_text), "a Google Cloud region such as 'europe-west1'"),
-    "base_url": (
-        _optional(lambda v: isinstance(v, str) and v.startswith(("https://", "http://"))),
-        "the public URL where django_tasks_fs.urls is mounted, e.g. 'https://app.example.com/tasks/'",
-    ),
-    "oidc_service_account": (
-        _optional(lambda v: isinstance(v, str) and "@" in v),
-        "a service account email",
-    ),
-    "oidc_audience": (_optional(_text), "the token audience, e.g. 'https://app.example.com'"),
-    "execute_url": (_optional(_text), "an absolute URL"),
-    "schedule_url": (_optional(_text), "an absolute URL"),
-    "queue_aliases": (
-        lambda v: (
-            isinstance(v, Mapping) and all(isinstance(k, str) and _text(x) for k, x in v.items())
-        ),
-        "a dict of queue name -> Cloud Tasks queue / Cloud Run job name",
-    ),
-    "command": (
-        lambda v: (
-            isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(x, str) for x in v)
-        ),
-        "a non-empty list of strings, e.g. ['python', 'manage.py', 'execute_task']",
-    ),
-    "cache_alias": (_text, "an alias from CACHES"),
-    "cache_prefix": (_text, "a string"),
-    "cache_ttl_max_attempts": (
-        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "a number of seconds (<= 0 disables the cache)",
-    ),
-    "emulator_host": (_optional(_text), "host:port of the local Google Cloud emulator"),
-    "oidc_certs_url": (
-        lambda v: isinstance(v, str) and v.startswith(("https://", "http://")),
-        "the URL of the token signing certificates (Google's by default)",
-    ),
-    "max_request_bytes": (_positive_int, "a number of bytes >= 1"),
-}
-
-OPTION_NAMES = frozenset(f.name for f in fields(BackendOptions))
-#: Options only the Google Cloud backends understand.
-CLOUD_OPTIONS = frozenset(
-    {
-        "location",
-        "base_url",
-        "oidc_service_account",
-        "oidc_audience",
-        "execute_url",
-        "schedule_url",
-        "queue_aliases",
-        "command",
-        "cache_alias",
-        "cache_prefix",
-        "cache_ttl_max_attempts",
-        "emulator_host",
-        "oidc_certs_url",
-        "max_request_bytes",
-    }
-)
-#: Options only ProcessBackend understands (the platform decides these on Google Cloud).
-LOCAL_OPTIONS = frozenset(
-    {
-        "mode",
-        "max_workers",
-        "poll_interval_seconds",
-        "batch_size",
-        "shutdown_grace_seconds",
-        "max_attempts",
-        "retry_backoff_seconds",
-        "retry_backoff_max_seconds",
-    }
-)
-assert set(_VALIDATORS) == OPTION_NAMES, "every option needs a validator"
+    @classmethod
+    def require(
+        cls, alias: str, options: BackendOptions, *, backend: str
+    ) -> tuple[CloudOptions | None, list[Problem]]:
+        """Return the validated options, or None and one problem per missing one."""
+        values = {f.name: getattr(options, f.name) for f in fields(cls)}
+        problems = [
+            Problem(
+                id="django_tasks_fs.E006",
+                key=key,
+                message=f"TASKS[{alias!r}]['OPTIONS'][{key!r}] is required by {backend}.",
+                hint=f"Set {key!r}; see the configuration reference.",
+            )
+            for key, value in values.items()
+            if not value  # an invalid value was reported (E002) and replaced by None
+        ]
+        return (None, problems) if problems else (cls(**values), [])
 
 
 def parse_options(
-    alias: str, raw: Mapping[str, Any], *, allowed: frozenset[str] | None = None
+    alias: str, raw: Mapping[str, Any], *, kind: Kind = Kind.ALL
 ) -> tuple[BackendOptions, list[Problem]]:
     """Return the options of backend ``alias`` and every problem found in ``raw``.
 
-    Invalid values are replaced by their defaults so the backend can still be built
-    and reported on by the system checks.
+    ``kind``: the backends whose options are accepted. Invalid values are replaced by
+    their defaults so the backend can still be built and reported on by the checks.
     """
-    allowed = OPTION_NAMES if allowed is None else allowed
-    problems: list[Problem] = []
-    values: dict[str, Any] = {}
+    allowed = names_for(kind)
     if not isinstance(raw, Mapping):
         problem = Problem(
             id="django_tasks_fs.E001",
@@ -251,6 +282,8 @@ def parse_options(
             hint="Use OPTIONS={...} with the keys listed in the configuration reference.",
         )
         return BackendOptions(), [problem]
+    problems: list[Problem] = []
+    values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in allowed:
             close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
@@ -265,22 +298,18 @@ def parse_options(
                 )
             )
             continue
-        check, expected = _VALIDATORS[key]
-        if not check(value):
+        spec = SPECS[key]
+        if not spec.check(value):
             problems.append(
                 Problem(
                     id="django_tasks_fs.E002",
                     key=key,
-                    message=f"TASKS[{alias!r}]['OPTIONS'][{key!r}] is {value!r}; expected {expected}.",
-                    hint=f"Set {key!r} to {expected}, or remove it to use the default.",
+                    message=f"TASKS[{alias!r}]['OPTIONS'][{key!r}] is {value!r}; expected {spec.check.expected}.",
+                    hint=f"Set {key!r} to {spec.check.expected}, or remove it to use the default.",
                 )
             )
             continue
-        if key == "queue_aliases":
-            value = dict(value)
-        elif key == "command":
-            value = list(value)
-        values[key] = value
+        values[key] = spec.convert(value) if spec.convert else value
     options = BackendOptions(**values)
     if options.heartbeat_interval_seconds >= options.heartbeat_timeout_seconds:
         problems.append(

@@ -1,23 +1,18 @@
-"""The task executions admin: a cursor-paginated list, a read-only detail, and actions.
+"""The task executions admin: the ModelAdmin wiring of the list, the detail and actions.
 
-Every page reads Firestore through the backend's ExecutionStore; the placeholder
-model only carries the admin registration and the permissions.
+The list is an ExecutionChangeList (execution_list.py), the actions are in
+execution_actions.py. Every page reads Firestore through the backend's ExecutionStore;
+the placeholder model only carries the admin registration and the permissions.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.tasks import TaskResultStatus
 from django.tasks.exceptions import InvalidTask
 from django.urls import URLPattern
 from django.utils.html import format_html
@@ -25,8 +20,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from ..backends.base import FirestoreBackend
 from ..exceptions import ExecutionNotFound, MissingCloudResource
-from ..results import TaskNotImportable, load_task
-from ..store import CancelOutcome, ExecutionFilter, TaskExecution
+from ..results import TaskNotImportable
+from ..store import TaskExecution
 from ..store.documents import is_document_id
 from .common import (
     FirestoreModelAdmin,
@@ -36,136 +31,8 @@ from .common import (
     pretty_json,
     status_badge,
 )
-
-#: An execution id as the backends create them; a search for one reads that document.
-EXECUTION_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-STATUSES = [
-    TaskResultStatus.READY,
-    TaskResultStatus.RUNNING,
-    TaskResultStatus.SUCCESSFUL,
-    TaskResultStatus.FAILED,
-]
-#: Earlier pages remembered in the URL for the "previous" link.
-MAX_TRAIL = 100
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Action:
-    """One thing the admin can do to an execution."""
-
-    name: str
-    label: str
-    permission: str  #: "cancel", "retry" (or "change" for both) or "delete"
-    refusal: Callable[[FirestoreBackend, TaskExecution], str | None]
-    #: Runs it and returns the success message; the third argument links to an
-    #: execution's admin page (backend alias, execution id) -> URL.
-    run: Callable[[FirestoreBackend, TaskExecution, Callable[[str, str], str]], str]
-
-
-def _cancel_refusal(backend: FirestoreBackend, execution: TaskExecution) -> str | None:
-    if execution.is_finished:
-        return (
-            f"Cannot cancel execution {execution.id!r}: it already finished ({execution.status})."
-        )
-    return None
-
-
-def _force_cancel_refusal(backend: FirestoreBackend, execution: TaskExecution) -> str | None:
-    if not backend.supports_force_cancel:
-        return (
-            f"Cannot force cancel execution {execution.id!r}: backend {backend.alias!r} "
-            f"does not support forceful cancellation; use Cancel."
-        )
-    return _cancel_refusal(backend, execution)
-
-
-def _retry_refusal(backend: FirestoreBackend, execution: TaskExecution) -> str | None:
-    if not execution.is_finished:
-        return (
-            f"Cannot retry execution {execution.id!r}: it is {execution.status}; "
-            f"only finished executions can be retried."
-        )
-    try:
-        load_task(execution.task_path)
-    except TaskNotImportable as exc:
-        return f"Cannot retry execution {execution.id!r}: {exc}"
-    return None
-
-
-def _delete_refusal(backend: FirestoreBackend, execution: TaskExecution) -> str | None:
-    if execution.status == TaskResultStatus.RUNNING:
-        return f"Cannot delete execution {execution.id!r}: it is RUNNING; cancel it first."
-    return None
-
-
-def _cancel(backend: FirestoreBackend, execution: TaskExecution, *, force: bool) -> str:
-    # As cancel_task(), on the backend already known (no search over the backends).
-    written, outcome = backend.executions.cancel(execution.id, force=force)
-    if force and outcome == CancelOutcome.REQUESTED:
-        backend.force_stop(written)
-    return {
-        CancelOutcome.CANCELLED: f"Execution {execution.id} was cancelled before it ran.",
-        CancelOutcome.REQUESTED: (
-            f"Execution {execution.id} is running: it was asked to stop"
-            + (" and is being stopped." if force else ".")
-        ),
-        CancelOutcome.ALREADY_FINISHED: f"Execution {execution.id} had already finished.",
-    }[outcome]
-
-
-def _retry(
-    backend: FirestoreBackend, execution: TaskExecution, link: Callable[[str, str], str]
-) -> str:
-    task = load_task(execution.task_path).using(
-        queue_name=execution.queue_name, priority=execution.priority, backend=backend.alias
-    )
-    result = task.enqueue(*execution.args, **execution.kwargs)
-    return format_html(
-        'Execution {} was retried as <a href="{}">{}</a>.',
-        execution.id,
-        link(backend.alias, result.id),
-        result.id,
-    )
-
-
-def _delete(backend: FirestoreBackend, execution: TaskExecution, link: object) -> str:
-    backend.executions.delete(execution.id)
-    return f"Execution {execution.id} was deleted."
-
-
-ACTIONS = {
-    action.name: action
-    for action in [
-        Action(
-            name="cancel",
-            label="Cancel",
-            permission="cancel",
-            refusal=_cancel_refusal,
-            run=lambda b, e, _: _cancel(b, e, force=False),
-        ),
-        Action(
-            name="force_cancel",
-            label="Force cancel",
-            permission="cancel",
-            refusal=_force_cancel_refusal,
-            run=lambda b, e, _: _cancel(b, e, force=True),
-        ),
-        Action(
-            name="retry",
-            label="Retry (enqueue a copy)",
-            permission="retry",
-            refusal=_retry_refusal,
-            run=_retry,
-        ),
-        Action(
-            name="delete",
-            label="Delete",
-            permission="delete",
-            refusal=_delete_refusal,
-            run=_delete,
-        ),
-    ]
-}
+from .execution_actions import ACTIONS, Action
+from .execution_list import ExecutionChangeList
 
 
 class TaskExecutionAdmin(FirestoreModelAdmin):
@@ -230,130 +97,16 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
         backends = firestore_backends()
         if not backends:
             raise Http404("No django_tasks_fs backend is configured in TASKS.")
-        params = request.GET
-        alias = params.get("backend") or next(iter(backends))
-        if alias not in backends:
-            messages.error(request, f"Unknown backend {alias!r}; showing {next(iter(backends))!r}.")
-            alias = next(iter(backends))
-        backend = backends[alias]
-        status = params.get("status") or None
-        if status is not None and status not in TaskResultStatus.values:
-            messages.error(request, f"Unknown status {status!r}; showing all statuses.")
-            status = None
-        query = params.get("q", "").strip()
-        filters = ExecutionFilter(
-            status=TaskResultStatus(status) if status else None,
-            backend=alias,
-            queue_name=params.get("queue") or None,
-            task_path=params.get("task") or None,
+        changelist = ExecutionChangeList(
+            request,
+            backends,
+            per_page=self.list_per_page,
+            detail_url=lambda alias, execution_id: self.url("change", alias, execution_id),
         )
-        by_id = bool(EXECUTION_ID_RE.match(query))
-        if query and not by_id:
-            filters = replace(filters, task_path=query)
-        cursor = params.get("cursor") or None
-        if cursor is not None and not is_document_id(cursor):
-            messages.error(request, "That page no longer exists; showing the first page.")
-            cursor = None
-        trail = [c for c in params.get("trail", "").split(",") if c][-MAX_TRAIL:]
-        store = backend.executions
-        with ThreadPoolExecutor(max_workers=len(STATUSES) + 1) as pool:
-            counts = {s: pool.submit(store.count, replace(filters, status=s)) for s in STATUSES}
-            if by_id:
-                try:
-                    found = store.get(query)
-                    items, next_cursor = [found], None
-                except ExecutionNotFound:
-                    items, next_cursor = [], None
-            else:
-                try:
-                    page = store.page(filters, cursor=cursor, limit=self.list_per_page)
-                except ExecutionNotFound:
-                    messages.error(request, "That page no longer exists; showing the first page.")
-                    page = store.page(filters, limit=self.list_per_page)
-                    cursor, trail = None, []
-                items, next_cursor = page.items, page.next_cursor
-            status_counts = {s: f.result() for s, f in counts.items()}
-
-        def link(**changes: str | None) -> str:
-            values = {
-                "backend": alias,
-                "status": status,
-                "queue": filters.queue_name if not query or by_id else params.get("queue"),
-                "task": params.get("task"),
-                "q": query,
-            }
-            values.update(changes)
-            return "?" + urlencode({k: v for k, v in values.items() if v})
-
-        queue_choices = sorted(set(backend.queues) | {e.queue_name for e in items})
-        task_choices = sorted(
-            {e.task_path for e in items} | ({params["task"]} if params.get("task") else set())
-        )
-        filter_groups = [
-            (
-                "backend",
-                [(a, link(backend=a, queue=None), a == alias) for a in backends],
-                False,
-            ),
-            (
-                "status",
-                [("All", link(status=None), status is None)]
-                + [(f"{s} ({status_counts[s]})", link(status=s), s == status) for s in STATUSES],
-                True,
-            ),
-            (
-                "queue",
-                [("All", link(queue=None), not params.get("queue"))]
-                + [(q, link(queue=q), q == params.get("queue")) for q in queue_choices],
-                True,
-            ),
-            (
-                "task",
-                [("All", link(task=None), not params.get("task"))]
-                + [(t, link(task=t), t == params.get("task")) for t in task_choices],
-                True,
-            ),
-        ]
-        rows = [
-            {
-                "execution": e,
-                "url": self.url("change", alias, e.id),
-                "status": status_badge(e.status),
-                "enqueued_at": local(e.enqueued_at),
-                "started_at": local(e.started_at),
-                "finished_at": local(e.finished_at),
-                "duration": duration(e.started_at, e.finished_at),
-            }
-            for e in items
-        ]
-        base = link()
-        next_url = (
-            f"{base}&"
-            + urlencode({"cursor": next_cursor, "trail": ",".join([*trail, cursor or "-"])})
-            if next_cursor
-            else None
-        )
-        previous_url = None
-        if cursor:
-            earlier = trail[:-1]
-            previous = trail[-1] if trail and trail[-1] != "-" else ""
-            extra = {"cursor": previous, "trail": ",".join(earlier)}
-            previous_url = f"{base}&" + urlencode({k: v for k, v in extra.items() if v})
-        total = sum(status_counts.values())
         context = self.context(
             request,
             "Select task execution to view",
-            rows=rows,
-            backend=backend,
-            filter_groups=filter_groups,
-            status_counts=[(s, status_counts[s]) for s in STATUSES],
-            total=total,
-            shown_total=status_counts[filters.status] if filters.status else total,
-            query=query,
-            page_number=len(trail) + 1 if cursor else 1,
-            next_url=next_url,
-            previous_url=previous_url,
-            first_url=base if cursor else None,
+            **changelist.context(),
             actions=self.allowed_actions(request),
             return_to=request.get_full_path(),
             **(extra_context or {}),

@@ -17,7 +17,7 @@ from django.tasks.signals import task_enqueued
 
 from ..exceptions import ExecutionNotFound
 from ..execution.attempt import default_retry_delay
-from ..options import Problem, parse_options
+from ..options import Kind, Problem, parse_options
 from ..results import FirestoreTaskResult, to_task_result
 from ..store import (
     DispatchState,
@@ -55,15 +55,15 @@ class FirestoreBackend(BaseTaskBackend):
     )
     #: ``messaging.system`` of its OpenTelemetry spans.
     messaging_system: str = "django_tasks_fs"
-    #: OPTIONS keys this backend accepts (None: all of BackendOptions).
-    allowed_options: ClassVar[frozenset[str] | None] = None
+    #: Which options this backend accepts (see ``option()`` in options.py).
+    option_kind: ClassVar[Kind] = Kind.ALL
     #: Seconds ``enqueue()`` may spend writing the execution (see ENQUEUE_TIMEOUT).
     enqueue_timeout: float = ENQUEUE_TIMEOUT
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
         self.config, self.problems = parse_options(
-            alias, params.get("OPTIONS", {}), allowed=self.allowed_options
+            alias, params.get("OPTIONS", {}), kind=self.option_kind
         )
         self.problems.extend(self._extra_problems())
 

@@ -29,8 +29,8 @@ class CloudRunJobsBackend(GoogleCloudBackend):
 
     def _target(self) -> cloud_run.JobTarget:
         return cloud_run.JobTarget(
-            project=self.config.project_id or "",
-            location=self.config.location or "",
+            project=self.cloud.project_id,
+            location=self.cloud.location,
             emulator_host=self.emulator,
             command=tuple(self.config.command),
         )

@@ -24,10 +24,10 @@ class CloudTasksBackend(GoogleCloudBackend):
 
     def _target(self) -> cloud_tasks.TaskTarget:
         return cloud_tasks.TaskTarget(
-            project=self.config.project_id or "",
-            location=self.config.location or "",
+            project=self.cloud.project_id,
+            location=self.cloud.location,
             url=self.execute_url,
-            service_account=self.config.oidc_service_account or "",
+            service_account=self.cloud.oidc_service_account,
             audience=self.audience,
             emulator_host=self.emulator,
         )

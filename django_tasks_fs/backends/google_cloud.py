@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from django.core.cache import caches
@@ -15,39 +15,44 @@ from ..gcp import scheduler as cloud_scheduler
 from ..gcp.clients import emulator_host
 from ..gcp.errors import GoogleCloudError, MissingCloudResource
 from ..gcp.resources import CloudResource
-from ..options import LOCAL_OPTIONS, OPTION_NAMES, Problem
+from ..options import CloudOptions, Kind, Problem
 from ..store import DispatchState, ErrorEntry, ScheduledTask, TaskExecution
 from ..store.transitions import class_path
 from .base import FirestoreBackend
 
 logger = logging.getLogger(__name__)
 
-REQUIRED = ("project_id", "location", "base_url", "oidc_service_account")
 _UNSET = object()
 
 
 class GoogleCloudBackend(FirestoreBackend):
     """Base of the backends that hand executions to Google Cloud."""
 
-    allowed_options: ClassVar[frozenset[str] | None] = OPTION_NAMES - LOCAL_OPTIONS
+    option_kind: ClassVar[Kind] = Kind.CLOUD
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        self._cloud: CloudOptions | None = None
+        super().__init__(alias, params)
 
     def _extra_problems(self) -> list[Problem]:
-        return [
-            Problem(
-                id="django_tasks_fs.E006",
-                key=key,
-                message=f"TASKS[{self.alias!r}]['OPTIONS'][{key!r}] is required by {type(self).__name__}.",
-                hint=f"Set {key!r}; see the configuration reference.",
-            )
-            for key in REQUIRED
-            if not getattr(self.config, key)
-        ]
+        self._cloud, problems = CloudOptions.require(
+            self.alias, self.config, backend=type(self).__name__
+        )
+        return problems
+
+    @property
+    def cloud(self) -> CloudOptions:
+        """The required Google Cloud options; ImproperlyConfigured if one is missing."""
+        if self._cloud is None:
+            self.ensure_configured()
+            raise AssertionError("a backend without CloudOptions has problems")
+        return self._cloud
 
     # -- derived configuration ---------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        return (self.config.base_url or "").rstrip("/") + "/"
+        return self.cloud.base_url.rstrip("/") + "/"
 
     @property
     def execute_url(self) -> str:
@@ -188,10 +193,10 @@ class GoogleCloudBackend(FirestoreBackend):
 
     def _scheduler(self) -> cloud_scheduler.SchedulerTarget:
         return cloud_scheduler.SchedulerTarget(
-            project=self.config.project_id or "",
-            location=self.config.location or "",
+            project=self.cloud.project_id,
+            location=self.cloud.location,
             url=self.schedule_url,
-            service_account=self.config.oidc_service_account or "",
+            service_account=self.cloud.oidc_service_account,
             audience=self.audience,
             emulator_host=self.emulator,
         )

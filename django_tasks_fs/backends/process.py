@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from ..options import CLOUD_OPTIONS, OPTION_NAMES
+from ..options import Kind
 from .base import FirestoreBackend
 
 CLOUD_TASKS_TIMEOUTS = (timedelta(seconds=15), timedelta(minutes=30))
@@ -21,7 +21,7 @@ class ProcessBackend(FirestoreBackend):
     """Local execution by the ``run_tasks`` worker; see the module docstring."""
 
     supports_priority = True
-    allowed_options: ClassVar[frozenset[str] | None] = OPTION_NAMES - CLOUD_OPTIONS
+    option_kind: ClassVar[Kind] = Kind.LOCAL
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)

@@ -2,16 +2,14 @@
 
 Used by the local worker's processes, ``manage.py execute_task`` (Cloud Run Jobs) and the
 ``execute/`` endpoint (Cloud Tasks). Nothing is written unless the lease was won, and a
-lease loser writes nothing at all.
+lease loser writes nothing at all. What an attempt reports (Outcome, AttemptResult,
+Failure) is in outcome.py; Outcome and AttemptResult are importable from here too.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
-import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,12 +27,20 @@ from ..exceptions import (
     TaskTimeout,
 )
 from ..results import TaskNotImportable, load_task, to_task_result
-from ..store import ErrorEntry, Lease, TaskExecution, transitions
-from ..store.transitions import class_path
+from ..store import Lease, TaskExecution, transitions
 from ..tasks import TaskContext
 from ..tracing import consumer_span, record_outcome
 from .heartbeat import Heartbeat
 from .interrupts import Interrupts, interruptible
+from .outcome import (
+    CLOSING_REASONS,
+    AttemptResult,
+    Failure,
+    Outcome,
+    error_type,
+    failure_of,
+    synthetic_failure,
+)
 from .recorders import ImmediateRecorder, Recorder
 
 if TYPE_CHECKING:
@@ -42,76 +48,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-
-class Outcome(enum.StrEnum):
-    """How an attempt ended, as the platform needs to know it."""
-
-    SUCCEEDED = "succeeded"  #: SUCCESSFUL recorded
-    FAILED = "failed"  #: FAILED recorded: no further attempt
-    RETRY = "retry"  #: failure recorded, READY again: another attempt should come
-    RELEASED = "released"  #: handed back unfinished (shutdown): run it again later
-    REFUSED = "refused"  #: the lease was not won; ``reason`` says why
-    LEASE_LOST = "lease_lost"  #: another attempt took over; nothing written
-
-    @property
-    def wants_retry(self) -> bool:
-        """Should the platform deliver this execution again?"""
-        return self in {Outcome.RETRY, Outcome.RELEASED, Outcome.LEASE_LOST}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AttemptResult:
-    outcome: Outcome
-    execution: TaskExecution | None = None
-    reason: ClaimReason | None = None
-    error: str = ""  #: a failed attempt's exception, as Python prints it: "ValueError: boom"
-
-    @property
-    def wants_retry(self) -> bool:
-        if self.outcome == Outcome.REFUSED:
-            # A live lease elsewhere or not due yet: deliver again later; the rest are final.
-            return self.reason in {ClaimReason.LEASE_HELD, ClaimReason.NOT_DUE}
-        return self.outcome.wants_retry
-
-
-#: Refusals that closed the execution as FAILED (the claim wrote that state).
-CLOSING_REASONS = frozenset(
-    {ClaimReason.RUN_ONCE_ATTEMPTED, ClaimReason.ATTEMPTS_EXHAUSTED, ClaimReason.CANCELLED}
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A failed attempt's error: the entry recorded, and the line logged."""
-
-    entry: ErrorEntry
-    summary: str  #: "ValueError: boom", the last line of the traceback
-
-
-def describe(exc_type: type[BaseException], message: str) -> str:
-    """An exception as the last line of its traceback: ``ValueError: boom``."""
-    module = exc_type.__module__
-    name = exc_type.__qualname__ if module == "builtins" else f"{module}.{exc_type.__qualname__}"
-    return f"{name}: {message}" if message else name
-
-
-def _failure(exc: BaseException) -> Failure:
-    entry = ErrorEntry(
-        exception_class_path=class_path(type(exc)),
-        traceback="".join(traceback.format_exception(exc)),
-    )
-    try:
-        message = str(exc)
-    except Exception:  # a broken __str__ must not hide the failure itself
-        message = "<message unavailable>"
-    return Failure(entry, describe(type(exc), message))
-
-
-def _synthetic_failure(exc_type: type[BaseException], message: str) -> Failure:
-    entry = ErrorEntry(
-        exception_class_path=class_path(exc_type), traceback=f"{exc_type.__name__}: {message}\n"
-    )
-    return Failure(entry, describe(exc_type, message))
+__all__ = ["Attempt", "AttemptResult", "Outcome", "default_retry_delay"]
 
 
 class Attempt:
@@ -152,7 +89,7 @@ class Attempt:
         claimed = self._claim()
         if isinstance(claimed, AttemptResult):
             return claimed
-        result = self._fail(claimed, _failure(error), retryable=False)
+        result = self._fail(claimed, failure_of(error), retryable=False)
         assert result is not None, "an immediate recorder always returns a result"
         return result
 
@@ -187,7 +124,7 @@ class Attempt:
             if result is None:
                 record_outcome(span, "recorded later")
             else:
-                record_outcome(span, str(result.outcome), _error_type(result))
+                record_outcome(span, str(result.outcome), error_type(result))
             return result
 
     def _execute(self, lease: Lease) -> AttemptResult | None:
@@ -208,7 +145,7 @@ class Attempt:
                 task = load_task(execution.task_path)
             except TaskNotImportable as exc:
                 # A task whose module is gone can never run: fail it now, never leave it RUNNING.
-                return self._fail(heartbeat.stop(join), _failure(exc), retryable=False)
+                return self._fail(heartbeat.stop(join), failure_of(exc), retryable=False)
             result = to_task_result(execution, task)
             task_started.send(type(self.backend), task_result=result)
             try:
@@ -228,13 +165,13 @@ class Attempt:
                 return self._stopped(heartbeat.stop(join), heartbeat, interrupts, exc)
             except PermanentTaskError as exc:
                 interrupts.armed = False
-                return self._fail(heartbeat.stop(join), _failure(exc), retryable=False)
+                return self._fail(heartbeat.stop(join), failure_of(exc), retryable=False)
             except Exception as exc:
                 interrupts.armed = False
                 latest = heartbeat.stop(join)
                 if heartbeat.cancelled.is_set():
                     return self._stopped(latest, heartbeat, interrupts, exc)
-                return self._fail(latest, _failure(exc), retryable=True)
+                return self._fail(latest, failure_of(exc), retryable=True)
             latest = heartbeat.stop(join)
             if heartbeat.lost.is_set():
                 return AttemptResult(outcome=Outcome.LEASE_LOST)
@@ -269,15 +206,15 @@ class Attempt:
         lease = Lease(owner=lease.owner, execution=current)
         if current.cancelled_at is not None:
             error = (
-                _failure(exc)
+                failure_of(exc)
                 if isinstance(exc, TaskCancelledError)
-                else _synthetic_failure(
+                else synthetic_failure(
                     TaskCancelledError, f"cancelled while running ({type(exc).__name__})"
                 )
             )
             return self._fail(lease, error, retryable=False)
         if interrupts.timed_out:
-            error = _synthetic_failure(
+            error = synthetic_failure(
                 TaskTimeout, f"attempt exceeded its timeout of {interrupts.timeout}s"
             )
             return self._fail(lease, error, retryable=True)
@@ -300,7 +237,7 @@ class Attempt:
             # Refuse a return value that is not JSON or too large before deferring anything.
             self.store.check_writable(step(lease.execution, self.store.clock.now()))
         except PayloadError as exc:
-            return self._fail(lease, _failure(exc), retryable=False)
+            return self._fail(lease, failure_of(exc), retryable=False)
         except LeaseLost:
             return AttemptResult(outcome=Outcome.LEASE_LOST)
         return self.recorder.write(lease, step, self._finished)
@@ -364,14 +301,6 @@ class Attempt:
         except TaskNotImportable:
             return  # nothing to describe it with; the failure itself is recorded
         task_finished.send(type(self.backend), task_result=result)
-
-
-def _error_type(result: AttemptResult) -> str | None:
-    """The exception class of a failed attempt, for its span."""
-    if result.outcome not in {Outcome.FAILED, Outcome.RETRY} or result.execution is None:
-        return None
-    errors = result.execution.errors
-    return errors[-1].exception_class_path if errors else None
 
 
 def default_retry_delay(attempt: int, *, base: float, maximum: float) -> timedelta:

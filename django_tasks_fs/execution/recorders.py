@@ -18,7 +18,7 @@ from ..store import ExecutionStore, Lease, TaskExecution
 
 if TYPE_CHECKING:
     from ..store.executions import Step
-    from .attempt import AttemptResult
+    from .outcome import AttemptResult
 
 #: Turns the written execution (or the LeaseLost refusal) into the attempt's result.
 Then = Callable[[TaskExecution | LeaseLost], "AttemptResult"]

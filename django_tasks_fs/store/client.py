@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DATABASE = "(default)"
 DEFAULT_COLLECTION_PREFIX = "django_tasks_fs_"
-DEFAULT_MAX_HISTORY_ENTRIES = 10
+DEFAULT_MAX_HISTORY_ENTRIES = 100
 DEFAULT_MAX_HISTORY_BYTES = 128 * 1024
 DEFAULT_RETENTION = timedelta(days=14)
 #: Seconds one Firestore call may take, retries included, before StoreUnavailable

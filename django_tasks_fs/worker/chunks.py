@@ -17,7 +17,8 @@ from typing import Any
 from django.tasks import task_backends
 
 from ..exceptions import LeaseLost, WorkerStartError
-from ..execution.attempt import Attempt, AttemptResult, Outcome
+from ..execution.attempt import Attempt
+from ..execution.outcome import AttemptResult, Outcome
 from ..execution.recorders import BufferedRecorder
 from ..store import TaskExecution, transitions
 from ..store.executions import Step

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from django_tasks_fs import cancel_task
 from django_tasks_fs.exceptions import ClaimReason, NotJSONSerializable, PayloadTooLarge
-from django_tasks_fs.execution.attempt import Attempt, Outcome
+from django_tasks_fs.execution.attempt import Attempt
+from django_tasks_fs.execution.outcome import Outcome
 from django_tasks_fs.store import CancelOutcome
 from django_tasks_fs.tasks import Task
 from tests import tasks

@@ -33,7 +33,7 @@ def test_the_option_is_validated_and_reaches_the_store_settings() -> None:
     assert options.store_settings().in_memory
     _, problems = parse_options("default", {"store": "redis"})
     assert [(p.id, p.key) for p in problems] == [("django_tasks_fs.E002", "store")]
-    assert "'firestore', or 'memory'" in problems[0].message
+    assert "expected 'firestore' or 'memory'" in problems[0].message
     assert not parse_options("default", {})[0].store_settings().in_memory
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import pytest
@@ -10,7 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from django_tasks_fs.backends import ProcessBackend
-from django_tasks_fs.options import BackendOptions, parse_options
+from django_tasks_fs.option_spec import default_of, spec_of
+from django_tasks_fs.options import BackendOptions, CloudOptions, Kind, names_for, parse_options
 
 
 def backend(**options: Any) -> ProcessBackend:
@@ -127,3 +129,50 @@ def test_firestore_timeout_reaches_the_store() -> None:
     assert backend().config.store_settings().timeout == 10.0
     assert backend(firestore_timeout_seconds=2.5).config.store_settings().timeout == 2.5
     assert ids(backend(firestore_timeout_seconds=0)) == ["django_tasks_fs.E002"]
+
+
+def test_each_backend_accepts_the_options_declared_for_its_kind() -> None:
+    local, cloud = names_for(Kind.LOCAL), names_for(Kind.CLOUD)
+    assert {"mode", "max_workers", "max_attempts", "retry_backoff_seconds"} <= local - cloud
+    assert {"base_url", "command", "max_request_bytes"} <= cloud - local
+    assert {"database", "heartbeat_timeout_seconds", "max_history_entries"} <= local & cloud
+    assert local | cloud == {f.name for f in fields(BackendOptions)}
+
+
+def test_every_option_is_declared_with_a_spec() -> None:
+    for declared in fields(BackendOptions):
+        spec = spec_of(declared)
+        assert spec.doc, declared.name
+        assert spec.check.expected, declared.name
+        assert spec.check(default_of(declared)), f"{declared.name}: its default is invalid"
+
+
+def test_mutable_defaults_are_not_shared() -> None:
+    one, two = BackendOptions(), BackendOptions()
+    assert one.command == ["python", "manage.py", "execute_task"]
+    assert one.command is not two.command
+    assert one.queue_aliases is not two.queue_aliases
+
+
+def test_max_history_entries_default_reaches_the_store() -> None:
+    assert backend().config.store_settings().max_history_entries == 100
+
+
+def test_cloud_options_are_typed_once_validated() -> None:
+    good = {
+        "project_id": "p",
+        "location": "l",
+        "base_url": "https://x/",
+        "oidc_service_account": "a@b",
+    }
+    options, problems = parse_options("c", good, kind=Kind.CLOUD)
+    cloud, missing = CloudOptions.require("c", options, backend="CloudTasksBackend")
+    assert problems == missing == []
+    assert cloud == CloudOptions(
+        project_id="p", location="l", base_url="https://x/", oidc_service_account="a@b"
+    )
+    # An invalid value is reported once (E002) and then counts as missing (E006).
+    options, problems = parse_options("c", {**good, "base_url": "x"}, kind=Kind.CLOUD)
+    cloud, missing = CloudOptions.require("c", options, backend="CloudTasksBackend")
+    assert cloud is None
+    assert [p.id for p in problems + missing] == ["django_tasks_fs.E002", "django_tasks_fs.E006"]

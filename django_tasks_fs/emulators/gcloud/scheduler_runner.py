@@ -86,8 +86,8 @@ class JobBook:
                 entry.running = False
 
 
-class JobRunner:
-    """Fire due jobs on time, and on demand for RunJob."""
+class SchedulerClock:
+    """Fire due Cloud Scheduler jobs on time, and on demand for RunJob."""
 
     def __init__(self, book: JobBook, issuer: TokenIssuer, *, workers: int = DEFAULT_WORKERS):
         self._book = book

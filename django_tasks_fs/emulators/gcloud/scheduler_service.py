@@ -24,7 +24,7 @@ from .rpc import (
     paginate,
     service_handler,
 )
-from .scheduler_runner import JobBook, JobEntry, JobRunner
+from .scheduler_runner import JobBook, JobEntry, SchedulerClock
 
 SERVICE = "google.cloud.scheduler.v1.CloudScheduler"
 PARENT = re.compile(r"projects/([^/]+)/locations/([^/]+)")
@@ -50,7 +50,7 @@ UPDATABLE_FIELDS = (
 class CloudSchedulerService:
     """Handlers for the CloudScheduler RPCs, over a :class:`JobBook`."""
 
-    def __init__(self, book: JobBook, runner: JobRunner) -> None:
+    def __init__(self, book: JobBook, runner: SchedulerClock) -> None:
         self.book = book
         self.runner = runner
 

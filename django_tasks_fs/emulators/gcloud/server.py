@@ -26,7 +26,7 @@ from .operations import OperationBook
 from .run_executor import DEFAULT_KILL_GRACE, ProcessExecutor
 from .run_service import CloudRunService
 from .run_state import RunBook
-from .scheduler_runner import JobBook, JobRunner
+from .scheduler_runner import JobBook, SchedulerClock
 from .scheduler_service import CloudSchedulerService
 from .tasks_dispatch import DEFAULT_WORKERS, TaskDispatcher
 from .tasks_service import CloudTasksService
@@ -88,7 +88,7 @@ class GoogleCloudEmulator(Service):
         self._grpc: grpc.Server | None = None
         self._admin: AdminServer | None = None
         self._dispatcher: TaskDispatcher | None = None
-        self._runner: JobRunner | None = None
+        self._runner: SchedulerClock | None = None
         self._run_book: RunBook | None = None
         self.grpc_port = 0
 
@@ -118,7 +118,7 @@ class GoogleCloudEmulator(Service):
         task_book = TaskBook(dedup_window=self._dedup_window)
         self._dispatcher = TaskDispatcher(task_book, issuer, workers=self._workers)
         job_book = JobBook(seconds_cron=self._seconds_cron)
-        self._runner = JobRunner(job_book, issuer)
+        self._runner = SchedulerClock(job_book, issuer)
         operations = OperationBook()
         self._run_book = RunBook(
             operations=operations, executor=self.executor, log_dir=self.log_dir

@@ -20,7 +20,8 @@ from django.tasks import TaskResultStatus, task_backends
 from ...backends.base import FirestoreBackend
 from ...cancellation import find_backend
 from ...exceptions import ExecutionNotFound
-from ...execution.attempt import Attempt, Outcome
+from ...execution.attempt import Attempt
+from ...execution.outcome import Outcome
 from ...tracing import env_carrier
 from ...worker.chunks import worker_name
 from ...worker.logs import configure_logging

@@ -1,0 +1,228 @@
+"""Which child process runs which execution: the backlog, the children, their reports.
+
+The loop (loop.py) decides *when* to poll, fire cron and stop; this module decides
+*who* runs what. Due executions wait in a backlog, best first; ``assign()`` gives them
+to the warm processes in chunks (``cloud_tasks`` mode, :mod:`.warm_pool`) or one per
+``execute_task`` process (``cloud_run_jobs`` mode, :mod:`.job_runner`), and
+``collect()`` gathers what the children report back.
+
+Children that cannot start (:mod:`.startup`): after too many failed starts in a row,
+the executions given to them are recorded FAILED with the children's error, and
+``gave_up`` says why; the loop then stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..backends.base import FirestoreBackend
+from ..store import TaskExecution
+from .chunks import Done, Finished, Job, fail_chunk, worker_name
+from .job_runner import JobRunner
+from .startup import StartFailures
+from .warm_pool import WarmPool
+
+logger = logging.getLogger(__name__)
+
+#: A warm process claims and runs up to this many executions per hand-out (one commit
+#: claims them all, results are written in batches).
+MAX_CHUNK = 50
+
+
+@dataclass
+class Stats:
+    assigned: int = 0  #: executions given to a child
+    finished: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class HandOut:
+    """The backlog of due executions and the children that run them."""
+
+    def __init__(
+        self,
+        backends: Sequence[FirestoreBackend],
+        *,
+        queues: Sequence[str] | None,
+        max_workers: int,
+        log_level: int,
+    ) -> None:
+        self.backends = backends
+        self.queues = queues  #: None: every queue of each backend
+        self.jobs_backends = {b.alias for b in backends if b.config.mode == "cloud_run_jobs"}
+        warm = any(b.alias not in self.jobs_backends for b in backends)
+        self.pool = WarmPool(size=max_workers if warm else 0, log_level=log_level)
+        self.runner = JobRunner(size=max_workers)
+        self.backlog: list[tuple[FirestoreBackend, TaskExecution]] = []
+        self.in_flight: set[str] = set()
+        self.stats = Stats()
+        self.gave_up: str | None = None  #: why the children are given up on
+
+    def queues_of(self, backend: FirestoreBackend) -> list[str] | None:
+        """The queues to poll on ``backend`` (None: all of them)."""
+        if self.queues:
+            return sorted(set(self.queues) & backend.queues) or sorted(self.queues)
+        return sorted(backend.queues) if backend.queues else None
+
+    def busy(self) -> bool:
+        return bool(self.in_flight)
+
+    # -- the backlog -------------------------------------------------------------------
+
+    def poll(self, *, limit: int, reclaim: bool) -> int:
+        """Refill the backlog with due executions (and expired leases), best first.
+
+        Returns how many new executions were found.
+        """
+        found: list[tuple[FirestoreBackend, TaskExecution]] = []
+        for backend in self.backends:
+            store = backend.executions
+            queues = self.queues_of(backend)
+            ready = store.ready(backend=backend.alias, queues=queues, limit=limit)
+            found += [(backend, e) for e in ready]
+            if reclaim:
+                expired = store.expired_leases(backend=backend.alias, limit=limit)
+                found += [(backend, e) for e in expired if not queues or e.queue_name in queues]
+        found.sort(key=lambda item: (-item[1].priority, item[1].run_after))
+        queued = {e.id for _, e in self.backlog}
+        new = [(b, e) for b, e in found if e.id not in self.in_flight and e.id not in queued]
+        self.backlog += new
+        return len(new)
+
+    def assign(self) -> int:
+        """Give backlog executions out, best first: chunks to warm processes, one per job."""
+        started = 0
+        while self.backlog:
+            backend, execution = self.backlog[0]
+            if execution.id in self.in_flight:
+                self.backlog.pop(0)
+                continue
+            if backend.alias in self.jobs_backends:
+                if not self.runner.free():
+                    break
+                chunk = [self.backlog.pop(0)[1]]
+                self.runner.submit(Job(backend=backend.alias, executions=(execution,)))
+            else:
+                idle = self.pool.idle()
+                if not idle:
+                    break
+                size = max(1, min(MAX_CHUNK, -(-len(self.backlog) // len(idle))))
+                chunk = []
+                while self.backlog and len(chunk) < size and self.backlog[0][0] is backend:
+                    candidate = self.backlog.pop(0)[1]
+                    if candidate.id not in self.in_flight:
+                        chunk.append(candidate)
+                self.pool.submit(idle[0], Job(backend=backend.alias, executions=tuple(chunk)))
+            for item in chunk:
+                self.in_flight.add(item.id)
+                logger.debug("assigned execution_id=%s task=%s", item.id, item.task_path)
+            self.stats.assigned += len(chunk)
+            started += len(chunk)
+        return started
+
+    # -- what the children report ------------------------------------------------------
+
+    def collect(self, timeout: float) -> list[Finished]:
+        """Wait up to ``timeout`` for finished attempts (of either kind)."""
+        deadline = time.monotonic() + timeout
+        finished = self.runner.collect()
+        while True:
+            step = 0.05 if self.runner.running else max(0.0, deadline - time.monotonic())
+            finished += self.pool.collect(min(step, max(0.0, deadline - time.monotonic())))
+            finished += self.runner.collect()
+            finished += self._give_up_on_unstartable()
+            if finished or time.monotonic() >= deadline:
+                break
+            if not self.pool.busy() and not self.runner.running:
+                time.sleep(max(0.0, deadline - time.monotonic()))
+                break
+        self.record(finished)
+        return finished
+
+    def record(self, finished: list[Finished]) -> None:
+        for job, results in finished:
+            self.in_flight.difference_update(job.ids)
+            for done in results:
+                self.stats.finished += 1
+                self.stats.outcomes[done.outcome] = self.stats.outcomes.get(done.outcome, 0) + 1
+                logger.info(
+                    "finished execution_id=%s outcome=%s %s",
+                    done.execution_id,
+                    done.outcome,
+                    done.detail,
+                )
+
+    def _give_up_on_unstartable(self) -> list[Finished]:
+        """Fail the jobs whose processes could not start; set ``gave_up`` (module docstring)."""
+        finished: list[Finished] = []
+        sources: list[tuple[StartFailures, list[Job]]] = [
+            (self.pool.failures, self.pool.take_unstartable()),
+            (self.runner.failures, self.runner.take_unstartable()),
+        ]
+        for failures, jobs in sources:
+            if not failures.exhausted:
+                continue
+            message = failures.give_up_message()
+            name = worker_name()
+            for job in jobs:
+                try:
+                    finished.append((job, fail_chunk(job, name, message)))
+                except Exception:  # Firestore unreachable: the executions stay READY
+                    logger.exception("could not fail execution_ids=%s", job.ids)
+                    finished.append((job, [Done(execution_id=i, outcome="error") for i in job.ids]))
+            if self.gave_up is None:
+                self.gave_up = f"{failures.kind}es could not start: {message}"
+                logger.error("stopping: %ses could not start", failures.kind)
+            if jobs:
+                failed = [i for job in jobs for i in job.ids]
+                logger.error("failed the executions given to them execution_ids=%s", failed)
+        return finished
+
+    def force_cancels(self) -> None:
+        """cloud_run_jobs mode: SIGTERM attempts whose execution was force-cancelled."""
+        if not self.runner.running:
+            return
+        by_backend: dict[str, list[str]] = {}
+        for item in self.runner.running:
+            by_backend.setdefault(item.job.backend, []).extend(item.job.ids)
+        for backend in self.backends:
+            ids = by_backend.get(backend.alias)
+            if ids:
+                for execution in backend.executions.get_many(ids):
+                    wanted = execution.force_cancel and execution.cancelled_at is not None
+                    if wanted and self.runner.sigterm(execution.id):
+                        logger.info("force-cancelled execution_id=%s (SIGTERM)", execution.id)
+
+    # -- the children's lifetime -------------------------------------------------------
+
+    def start(self) -> None:
+        self.pool.start()
+
+    def stop(self) -> None:
+        self.pool.stop()
+
+    def kill(self) -> None:
+        """Kill every child at once (a second shutdown signal)."""
+        self.pool.stop(kill=True)
+        self.runner.kill_all()
+
+    def drain(self, grace: float) -> None:
+        """Let running attempts finish within ``grace`` seconds, then hand the rest back."""
+        self.record(self.pool.close() + self.runner.close())
+        if not self.busy():
+            return
+        deadline = time.monotonic() + grace
+        while self.busy() and time.monotonic() < deadline:
+            self.collect(min(0.5, max(0.0, deadline - time.monotonic())))
+        if self.busy():
+            logger.warning(
+                "grace period over: handing back %d running attempt(s)", len(self.in_flight)
+            )
+            self.runner.terminate_all()
+            self.pool.terminate_busy()
+            deadline = time.monotonic() + 30
+            while self.busy() and time.monotonic() < deadline:
+                self.collect(0.5)
