@@ -18,18 +18,23 @@ from urllib.parse import parse_qs
 
 from croniter import croniter
 from django.http import HttpRequest, JsonResponse
-from django.tasks import task_backends
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from .auth import AuthenticationFailed, Expectation, verify
 from .backends.google_cloud import GoogleCloudBackend
 from .dispatching import sweep
-from .exceptions import ClaimReason, MissingCloudResource, ScheduleNotFound, StoreUnavailable
+from .exceptions import (
+    MissingCloudResource,
+    ScheduleNotFound,
+    StoreUnavailable,
+    TaskNotImportable,
+)
 from .execution.attempt import Attempt, Outcome
-from .results import TaskNotImportable
+from .registry import firestore_backends
 from .scheduling.cron import validate_time_zone
 from .scheduling.firing import fire_slot
+from .store.errors import ClaimReason
 from .tracing import header_carrier
 
 logger = logging.getLogger(__name__)
@@ -51,13 +56,9 @@ def _json(status: int, **body: Any) -> JsonResponse:
     return JsonResponse(body, status=status)
 
 
-def _cloud_backends() -> list[GoogleCloudBackend]:
-    return [b for b in task_backends.all() if isinstance(b, GoogleCloudBackend)]
-
-
 def _authenticate(request: HttpRequest) -> list[GoogleCloudBackend]:
     """The backends whose service account signed this request (before the body is read)."""
-    backends = _cloud_backends()
+    backends = list(firestore_backends(GoogleCloudBackend).values())
     expectations = {
         b.alias: Expectation(
             b.audience, b.config.oidc_service_account or "", b.config.oidc_certs_url

@@ -24,14 +24,15 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from ..backends.base import FirestoreBackend
-from ..exceptions import ExecutionNotFound, MissingCloudResource
-from ..results import TaskNotImportable, load_task
+from ..cancellation import cancel
+from ..exceptions import ExecutionNotFound, MissingCloudResource, TaskNotImportable
+from ..registry import backend_holding, firestore_backends
+from ..results import load_task
 from ..store import CancelOutcome, ExecutionFilter, TaskExecution
 from ..store.documents import is_document_id
 from .common import (
     FirestoreModelAdmin,
     duration,
-    firestore_backends,
     local,
     pretty_json,
     status_badge,
@@ -99,10 +100,7 @@ def _delete_refusal(backend: FirestoreBackend, execution: TaskExecution) -> str 
 
 
 def _cancel(backend: FirestoreBackend, execution: TaskExecution, *, force: bool) -> str:
-    # As cancel_task(), on the backend already known (no search over the backends).
-    written, outcome = backend.executions.cancel(execution.id, force=force)
-    if force and outcome == CancelOutcome.REQUESTED:
-        backend.force_stop(written)
+    outcome = cancel(backend, execution.id, force=force)  # the backend is known: no search
     return {
         CancelOutcome.CANCELLED: f"Execution {execution.id} was cancelled before it ran.",
         CancelOutcome.REQUESTED: (
@@ -367,11 +365,11 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         if is_document_id(execution_id):
-            for backend in firestore_backends().values():
-                try:
-                    backend.executions.get(execution_id)
-                except ExecutionNotFound:
-                    continue
+            try:
+                backend = backend_holding(execution_id)
+            except ExecutionNotFound:
+                pass
+            else:
                 return HttpResponseRedirect(self.url("change", backend.alias, execution_id))
         raise Http404(f"No task execution {execution_id!r} in any django_tasks_fs backend.")
 

@@ -15,14 +15,15 @@ from django.urls import URLPattern
 from django.utils import timezone
 
 from ..backends.base import FirestoreBackend
-from ..exceptions import MissingCloudResource, ScheduleNotFound
+from ..exceptions import MissingCloudResource, ScheduleNotFound, TaskNotImportable
 from ..gcp.errors import GoogleCloudError
-from ..results import TaskNotImportable, load_task, to_task_result
+from ..registry import firestore_backends
+from ..results import load_task, to_task_result
 from ..scheduling import schedule_task
 from ..scheduling.cron import next_slot
 from ..store import ScheduledTask
 from ..store.documents import is_document_id
-from .common import FirestoreModelAdmin, firestore_backends, local
+from .common import FirestoreModelAdmin, local
 from .forms import ScheduledTaskForm, describe_cron
 
 ScheduleAction = Callable[[HttpRequest, FirestoreBackend, ScheduledTask], None]

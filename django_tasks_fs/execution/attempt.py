@@ -19,17 +19,16 @@ from django.tasks import TaskResultStatus
 from django.tasks.signals import task_finished, task_started
 
 from ..exceptions import (
-    ClaimReason,
-    ClaimRefused,
     ExecutionNotFound,
-    LeaseLost,
     PayloadError,
     PermanentTaskError,
     TaskCancelledError,
+    TaskNotImportable,
     TaskTimeout,
 )
-from ..results import TaskNotImportable, load_task, to_task_result
+from ..results import load_task, to_task_result
 from ..store import ErrorEntry, Lease, TaskExecution, transitions
+from ..store.errors import ClaimReason, ClaimRefused, LeaseLost
 from ..store.transitions import class_path
 from ..tasks import TaskContext
 from ..tracing import consumer_span, record_outcome

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from ..exceptions import LeaseLost
 from ..store import ExecutionStore, Lease, TaskExecution
+from ..store.errors import LeaseLost
 
 if TYPE_CHECKING:
     from ..store.executions import Step

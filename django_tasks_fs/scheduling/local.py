@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..results import TaskNotImportable
+from ..exceptions import TaskNotImportable
 from ..store import ScheduledTask, TaskExecution
 from .cron import slots_between
 from .firing import fire_slot

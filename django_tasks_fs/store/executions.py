@@ -21,22 +21,20 @@ from google.api_core.exceptions import FailedPrecondition, NotFound
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from ..exceptions import ClaimRefused, ExecutionNotFound, LeaseLost, TaskFsError
+from ..exceptions import ContentionError as ContentionError  # re-exported (moved there)
+from ..exceptions import ExecutionNotFound
 from . import transitions
 from .calls import Calls
 from .client import ServerClock, StoreSettings
 from .codec import ensure_fits
 from .documents import DispatchState, ErrorEntry, Lease, TaskExecution, is_document_id
+from .errors import ClaimRefused, LeaseLost
 from .transitions import CancelOutcome
 
 #: A compare-and-set gives up after this many lost races in a row.
 MAX_CAS_ATTEMPTS = 50
 #: Firestore's limit for values in an ``in`` filter.
 MAX_IN_VALUES = 30
-
-
-class ContentionError(TaskFsError):
-    """A compare-and-set kept losing races; the document is being written too often."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
