@@ -7,12 +7,11 @@ lease loser writes nothing at all.
 
 from __future__ import annotations
 
-import enum
 import logging
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.tasks import TaskResultStatus
@@ -34,49 +33,13 @@ from ..tasks import TaskContext
 from ..tracing import consumer_span, record_outcome
 from .heartbeat import Heartbeat
 from .interrupts import Interrupts, interruptible
+from .outcomes import CLOSING_REASONS, AttemptResult, Outcome
 from .recorders import ImmediateRecorder, Recorder
 
 if TYPE_CHECKING:
     from ..backends.base import FirestoreBackend
 
 logger = logging.getLogger(__name__)
-
-
-class Outcome(enum.StrEnum):
-    """How an attempt ended, as the platform needs to know it."""
-
-    SUCCEEDED = "succeeded"  #: SUCCESSFUL recorded
-    FAILED = "failed"  #: FAILED recorded: no further attempt
-    RETRY = "retry"  #: failure recorded, READY again: another attempt should come
-    RELEASED = "released"  #: handed back unfinished (shutdown): run it again later
-    REFUSED = "refused"  #: the lease was not won; ``reason`` says why
-    LEASE_LOST = "lease_lost"  #: another attempt took over; nothing written
-
-    @property
-    def wants_retry(self) -> bool:
-        """Should the platform deliver this execution again?"""
-        return self in {Outcome.RETRY, Outcome.RELEASED, Outcome.LEASE_LOST}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AttemptResult:
-    outcome: Outcome
-    execution: TaskExecution | None = None
-    reason: ClaimReason | None = None
-    error: str = ""  #: a failed attempt's exception, as Python prints it: "ValueError: boom"
-
-    @property
-    def wants_retry(self) -> bool:
-        if self.outcome == Outcome.REFUSED:
-            # A live lease elsewhere or not due yet: deliver again later; the rest are final.
-            return self.reason in {ClaimReason.LEASE_HELD, ClaimReason.NOT_DUE}
-        return self.outcome.wants_retry
-
-
-#: Refusals that closed the execution as FAILED (the claim wrote that state).
-CLOSING_REASONS = frozenset(
-    {ClaimReason.RUN_ONCE_ATTEMPTED, ClaimReason.ATTEMPTS_EXHAUSTED, ClaimReason.CANCELLED}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,8 +334,3 @@ def _error_type(result: AttemptResult) -> str | None:
         return None
     errors = result.execution.errors
     return errors[-1].exception_class_path if errors else None
-
-
-def default_retry_delay(attempt: int, *, base: float, maximum: float) -> timedelta:
-    """Exponential backoff: base, 2*base, 4*base, ... capped at ``maximum`` seconds."""
-    return timedelta(seconds=min(base * (2 ** max(attempt - 1, 0)), maximum))

@@ -14,7 +14,8 @@ import threading
 from dataclasses import dataclass
 
 from ..exceptions import WorkerStartError
-from ..execution.attempt import Attempt, AttemptResult, Outcome
+from ..execution.attempt import Attempt
+from ..execution.outcomes import AttemptResult, Outcome
 from ..execution.recorders import BufferedRecorder
 from ..registry import get_backend
 from ..store import TaskExecution, transitions

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from django_tasks_fs import cancel_task
 from django_tasks_fs.exceptions import NotJSONSerializable, PayloadTooLarge
-from django_tasks_fs.execution.attempt import Attempt, Outcome
+from django_tasks_fs.execution.attempt import Attempt
+from django_tasks_fs.execution.outcomes import Outcome
 from django_tasks_fs.store import CancelOutcome
 from django_tasks_fs.store.errors import ClaimReason
 from django_tasks_fs.tasks import Task

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from django_tasks_fs.exceptions import NotJSONSerializable, PayloadError, PayloadTooLarge
-from django_tasks_fs.execution.attempt import Attempt, Outcome
+from django_tasks_fs.execution.attempt import Attempt
+from django_tasks_fs.execution.outcomes import Outcome
 from django_tasks_fs.store.codec import (
     MAX_DOCUMENT_BYTES,
     MAX_INT_DIGITS,

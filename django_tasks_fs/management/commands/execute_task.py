@@ -19,7 +19,8 @@ from django.tasks import TaskResultStatus
 
 from ...backends.base import FirestoreBackend
 from ...exceptions import ExecutionNotFound
-from ...execution.attempt import Attempt, Outcome
+from ...execution.attempt import Attempt
+from ...execution.outcomes import Outcome
 from ...registry import backend_holding, get_backend
 from ...tracing import env_carrier
 from ...worker.chunks import worker_name
