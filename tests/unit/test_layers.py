@@ -4,8 +4,10 @@ two doors to Google Cloud (store/ for Firestore, gcp/ for the other APIs)."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import grimp
@@ -29,6 +31,16 @@ def test_the_layers_contract_is_kept() -> None:
         [str(lint), "--no-cache"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_architecture_page_draws_exactly_the_contract() -> None:
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    (contract,) = [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    page = (REPO_ROOT / "docs" / "explanation" / "architecture.md").read_text()
+    section = page.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| [a-z ]+ \| (`.*?`) \| ", section, re.M)
+    drawn = [row.replace("`", "").replace("\\|", "|") for row in rows]
+    assert drawn == contract["layers"]
 
 
 def test_no_import_cycle() -> None:
