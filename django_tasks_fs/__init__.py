@@ -1,11 +1,8 @@
 """Django Task Framework backends on Google Cloud, with all state in Firestore.
 
-Public API::
-
-    from django_tasks_fs import (
-        cancel_task, is_task_cancelled, schedule_task, delete_scheduled_task,
-        TaskCancelledError, PermanentTaskError, TaskTimeout,
-    )
+The public API is ``__all__`` (documented in docs/reference/api.md; a test keeps the
+two equal): the functions a project calls, the values they return, and every
+exception a project can catch or raise (``exceptions`` draws the tree).
 """
 
 from __future__ import annotations
@@ -14,13 +11,53 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .cancellation import cancel_task, is_task_cancelled
-    from .exceptions import PermanentTaskError, TaskCancelledError, TaskTimeout
+    from .exceptions import (
+        ContentionError,
+        ExecutionNotFound,
+        GoogleCloudError,
+        MissingCloudResource,
+        NotJSONSerializable,
+        PayloadError,
+        PayloadTooLarge,
+        PermanentTaskError,
+        ScheduleNotFound,
+        StoreNotConfigured,
+        StoreUnavailable,
+        TaskCancelledError,
+        TaskFsError,
+        TaskNotImportable,
+        TaskTimeout,
+        UnknownBackend,
+        WorkerLost,
+        WorkerStartError,
+    )
     from .scheduling import delete_scheduled_task, rename_scheduled_task, schedule_task
+    from .store import CancelOutcome, ScheduledTask
+
+    __version__: str
 
 __all__ = [
+    "CancelOutcome",
+    "ContentionError",
+    "ExecutionNotFound",
+    "GoogleCloudError",
+    "MissingCloudResource",
+    "NotJSONSerializable",
+    "PayloadError",
+    "PayloadTooLarge",
     "PermanentTaskError",
+    "ScheduleNotFound",
+    "ScheduledTask",
+    "StoreNotConfigured",
+    "StoreUnavailable",
     "TaskCancelledError",
+    "TaskFsError",
+    "TaskNotImportable",
     "TaskTimeout",
+    "UnknownBackend",
+    "WorkerLost",
+    "WorkerStartError",
+    "__version__",
     "cancel_task",
     "delete_scheduled_task",
     "is_task_cancelled",
@@ -28,22 +65,42 @@ __all__ = [
     "schedule_task",
 ]
 
+#: Where each name of ``__all__`` lives (``__version__`` comes from the installed metadata).
 _LAZY = {
     "cancel_task": ".cancellation",
     "is_task_cancelled": ".cancellation",
     "schedule_task": ".scheduling",
     "rename_scheduled_task": ".scheduling",
     "delete_scheduled_task": ".scheduling",
+    "CancelOutcome": ".store",
+    "ScheduledTask": ".store",
+    "ContentionError": ".exceptions",
+    "ExecutionNotFound": ".exceptions",
+    "GoogleCloudError": ".exceptions",
+    "MissingCloudResource": ".exceptions",
+    "NotJSONSerializable": ".exceptions",
+    "PayloadError": ".exceptions",
+    "PayloadTooLarge": ".exceptions",
     "PermanentTaskError": ".exceptions",
+    "ScheduleNotFound": ".exceptions",
+    "StoreNotConfigured": ".exceptions",
+    "StoreUnavailable": ".exceptions",
     "TaskCancelledError": ".exceptions",
+    "TaskFsError": ".exceptions",
+    "TaskNotImportable": ".exceptions",
     "TaskTimeout": ".exceptions",
+    "UnknownBackend": ".exceptions",
+    "WorkerLost": ".exceptions",
+    "WorkerStartError": ".exceptions",
 }
 
 
 def __getattr__(name: str) -> Any:
     # Imported on first use: the app registry loads this package before settings are ready.
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    if name == "__version__":
+        return importlib.import_module("importlib.metadata").version("django-tasks-fs")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,28 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.tasks import TaskResult, task_backends
+from django.tasks import TaskResult
 
 from .backends.base import FirestoreBackend
-from .exceptions import ExecutionNotFound
+from .registry import backend_holding, get_backend
 from .store import CancelOutcome
 from .tasks import TaskContext
-
-
-def firestore_backends() -> list[FirestoreBackend]:
-    """Every configured backend of this library."""
-    return [b for b in task_backends.all() if isinstance(b, FirestoreBackend)]
-
-
-def find_backend(execution_id: str) -> FirestoreBackend:
-    """The backend whose store holds ``execution_id``; raise ExecutionNotFound."""
-    for backend in firestore_backends():
-        try:
-            execution = backend.executions.get(execution_id)
-        except ExecutionNotFound:
-            continue
-        return task_backends[execution.backend]  # type: ignore[return-value]
-    raise ExecutionNotFound(f"No task execution with id {execution_id!r} in any backend.")
 
 
 def cancel_task(
@@ -36,18 +20,20 @@ def cancel_task(
     Not started yet: it is marked FAILED (TaskCancelledError) and never runs. Running:
     it is asked to stop (``is_task_cancelled`` turns true); with ``force=True`` on a
     backend that supports it, it is stopped at once (SIGTERM). Finished: nothing
-    changes. Raises TaskResultDoesNotExist for an unknown id.
+    changes. Raises TaskResultDoesNotExist for an unknown id, UnknownBackend for a
+    result of a backend that is not a django_tasks_fs one.
     """
-    backend: FirestoreBackend
     if isinstance(task_result_or_id, TaskResult):
-        found = task_backends[task_result_or_id.backend]
+        backend = get_backend(task_result_or_id.backend)
         execution_id = task_result_or_id.id
-        if not isinstance(found, FirestoreBackend):
-            raise TypeError(f"Backend {found.alias!r} is not a django_tasks_fs backend.")
-        backend = found
     else:
         execution_id = task_result_or_id
-        backend = find_backend(execution_id)
+        backend = backend_holding(execution_id)
+    return cancel(backend, execution_id, force=force)
+
+
+def cancel(backend: FirestoreBackend, execution_id: str, *, force: bool = False) -> CancelOutcome:
+    """Cancel an execution of ``backend`` (see cancel_task); the admin's cancel actions too."""
     if force and not backend.supports_force_cancel:
         raise NotImplementedError(
             f"Backend {backend.alias!r} does not support forceful cancellation; "

@@ -12,12 +12,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core import checks
-from django.tasks import task_backends
 
-from .backends.base import FirestoreBackend
 from .backends.google_cloud import GoogleCloudBackend
 from .gcp.errors import GoogleCloudError
 from .gcp.resources import CloudResource, exists
+from .registry import firestore_backends
 from .store.client import credentials_problem
 
 #: Seconds the deployment check waits for one resource look-up.
@@ -32,11 +31,7 @@ def _obj(alias: str) -> str:
 def check_credentials(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """E007: GOOGLE_APPLICATION_CREDENTIALS names no file (and no emulator is used)."""
     problem = credentials_problem()
-    backends = [
-        b
-        for b in task_backends.all()
-        if isinstance(b, FirestoreBackend) and not b.config.store_settings().in_memory
-    ]
+    backends = [b for b in firestore_backends().values() if not b.config.store_settings().in_memory]
     if problem is None or not backends:
         return []
     aliases = ", ".join(repr(b.alias) for b in backends)
@@ -55,7 +50,7 @@ def check_credentials(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
 
 def required_resources(backends: Iterable[Any] | None = None) -> list[tuple[str, CloudResource]]:
     """(alias, resource) for every queue and job the Google Cloud backends of TASKS need."""
-    found = task_backends.all() if backends is None else backends
+    found = firestore_backends().values() if backends is None else backends
     return [
         (b.alias, resource)
         for b in found

@@ -17,13 +17,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.core import checks
-from django.tasks import task_backends
 from django.urls import NoReverseMatch, reverse
 
-from .backends.base import FirestoreBackend
 from .backends.google_cloud import GoogleCloudBackend
 from .gcp.clients import EMULATOR_ENV as GCLOUD_EMULATOR_ENV
 from .options import GOOGLE_CERTS_URL
+from .registry import firestore_backends
 from .store.client import EMULATOR_ENV as FIRESTORE_EMULATOR_ENV
 
 #: The endpoints Google Cloud calls, by the option that locates each.
@@ -42,7 +41,7 @@ def _obj(alias: str) -> str:
 
 
 def _cloud_backends() -> list[GoogleCloudBackend]:
-    return [b for b in task_backends.all() if isinstance(b, GoogleCloudBackend)]
+    return list(firestore_backends(GoogleCloudBackend).values())
 
 
 def _aliases(backends: Iterable[Any]) -> str:
@@ -53,7 +52,7 @@ def _aliases(backends: Iterable[Any]) -> str:
 def check_emulators(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """E009 / E010 / E011: an emulator would take the place of Google Cloud."""
     messages: list[checks.CheckMessage] = []
-    firestore = [b for b in task_backends.all() if isinstance(b, FirestoreBackend)]
+    firestore = list(firestore_backends().values())
     cloud = _cloud_backends()
     for env, backends, service, check_id in (
         (FIRESTORE_EMULATOR_ENV, firestore, "Firestore", "django_tasks_fs.E009"),

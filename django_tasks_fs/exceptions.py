@@ -1,4 +1,4 @@
-"""Exceptions raised by django_tasks_fs.
+"""Every error a django_tasks_fs user can catch (or raise), under one base class.
 
 ::
 
@@ -7,31 +7,31 @@
     │   ├── NotJSONSerializable      a value is not plain JSON
     │   └── PayloadTooLarge          the document would pass Firestore's 1 MiB limit
     ├── ExecutionNotFound (TaskResultDoesNotExist)
-    ├── ScheduleNotFound
-    ├── ClaimRefused                 a lease could not be won; ``reason`` says why
-    ├── LeaseLost                    a lease holder lost its lease (cancel, takeover, finish)
-    ├── WorkerLost                   recorded for an attempt whose worker died
-    ├── WorkerStartError             recorded for an attempt whose process could not start
+    ├── ScheduleNotFound (LookupError)
+    ├── UnknownBackend (InvalidTaskBackend)  an alias is not a configured backend of ours
+    ├── TaskNotImportable (ImportError)      an execution's or schedule's task path
+    ├── ContentionError              a document kept changing under a compare-and-set
     ├── StoreUnavailable             Firestore did not answer in time
     ├── StoreNotConfigured (ImproperlyConfigured)  no credentials or project for Firestore
-    └── GoogleCloudError             a Google Cloud API call failed
-        └── MissingCloudResource     a Cloud Tasks queue / Cloud Run job does not exist
+    ├── GoogleCloudError             a Google Cloud API call failed
+    │   └── MissingCloudResource     a Cloud Tasks queue / Cloud Run job does not exist
+    ├── PermanentTaskError           raise from a task: fail now, no retry
+    ├── TaskTimeout (TimeoutError)   recorded for an attempt that overran its timeout
+    ├── WorkerLost                   recorded for an attempt whose worker died
+    └── WorkerStartError             recorded for an attempt whose process could not start
 
-    PermanentTaskError (Exception)   raise from a task: fail now, no retry
-    TaskTimeout (TimeoutError)       recorded for an attempt that overran its timeout
     TaskCancelledError (BaseException)  raised inside a task that is being stopped
+
+``TaskCancelledError`` stays outside the tree on purpose: like ``KeyboardInterrupt``,
+``except Exception`` in task code must not swallow it. The store's own control flow
+(``ClaimRefused``, ``LeaseLost``) never reaches a caller; it lives in
+``django_tasks_fs.store.errors``.
 """
 
 from __future__ import annotations
 
-import enum
-from typing import TYPE_CHECKING
-
 from django.core.exceptions import ImproperlyConfigured
-from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
-
-if TYPE_CHECKING:
-    from .store.documents import TaskExecution
+from django.tasks.exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
 
 
 class TaskFsError(Exception):
@@ -58,30 +58,16 @@ class ScheduleNotFound(TaskFsError, LookupError):
     """No scheduled task has this name."""
 
 
-class ClaimReason(enum.StrEnum):
-    """Why a claim was refused."""
-
-    NOT_FOUND = "not_found"
-    FINISHED = "finished"
-    LEASE_HELD = "lease_held"
-    NOT_DUE = "not_due"
-    RUN_ONCE_ATTEMPTED = "run_once_attempted"
-    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
-    CANCELLED = "cancelled"
+class UnknownBackend(TaskFsError, InvalidTaskBackend):
+    """A backend alias is not one of the django_tasks_fs backends configured in TASKS."""
 
 
-class ClaimRefused(TaskFsError):
-    """The lease on an execution could not be won."""
-
-    def __init__(self, reason: ClaimReason, execution: TaskExecution | None = None) -> None:
-        self.reason = reason
-        self.execution = execution
-        execution_id = execution.id if execution is not None else "?"
-        super().__init__(f"Claim of execution {execution_id!r} refused: {reason.value}")
+class TaskNotImportable(TaskFsError, ImportError):
+    """An execution names a task path that does not import to a ``@task``."""
 
 
-class LeaseLost(TaskFsError):
-    """This worker no longer holds the lease; its writes are refused."""
+class ContentionError(TaskFsError):
+    """A compare-and-set kept losing races; the document is being written too often."""
 
 
 class TaskCancelledError(BaseException):
@@ -92,11 +78,11 @@ class TaskCancelledError(BaseException):
     """
 
 
-class TaskTimeout(TimeoutError):
+class TaskTimeout(TaskFsError, TimeoutError):
     """Recorded when an attempt ran longer than its task's ``timeout``."""
 
 
-class PermanentTaskError(Exception):
+class PermanentTaskError(TaskFsError):
     """Raise from a task to fail it now, without further attempts."""
 
 

@@ -10,15 +10,11 @@ from django.tasks import Task, TaskResult
 from django.tasks.base import TaskError
 from django.utils.module_loading import import_string
 
-from .exceptions import TaskFsError
+from .exceptions import TaskNotImportable as TaskNotImportable  # re-exported (moved there)
 from .store.documents import TaskExecution
 
 #: Longer task paths are refused without importing anything.
 MAX_TASK_PATH_LENGTH = 500
-
-
-class TaskNotImportable(TaskFsError, ImportError):
-    """An execution names a task path that does not import to a ``@task``."""
 
 
 if TYPE_CHECKING:  # generic only in django-stubs

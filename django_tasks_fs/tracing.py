@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 try:
     from opentelemetry import propagate, trace
@@ -19,7 +19,6 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     trace = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    from .backends.base import FirestoreBackend
     from .store import TaskExecution
 
 TRACER_NAME = "django_tasks_fs"
@@ -27,9 +26,17 @@ TRACER_NAME = "django_tasks_fs"
 ENV_CARRIER = {"traceparent": "TRACEPARENT", "tracestate": "TRACESTATE"}
 
 
-def _attributes(
-    backend: FirestoreBackend, execution: TaskExecution, operation: str
-) -> dict[str, Any]:
+class Backend(Protocol):
+    """What a span says about the backend (a FirestoreBackend; tracing sits below backends/)."""
+
+    @property
+    def alias(self) -> str: ...
+
+    @property
+    def messaging_system(self) -> str: ...
+
+
+def _attributes(backend: Backend, execution: TaskExecution, operation: str) -> dict[str, Any]:
     return {
         "messaging.system": backend.messaging_system,
         "messaging.destination.name": execution.queue_name,
@@ -42,7 +49,7 @@ def _attributes(
 
 
 @contextmanager
-def producer_span(backend: FirestoreBackend, execution: TaskExecution) -> Iterator[dict[str, str]]:
+def producer_span(backend: Backend, execution: TaskExecution) -> Iterator[dict[str, str]]:
     """Span around an enqueue; yields the W3C carrier to store and send with the execution."""
     if trace is None:
         yield {}
@@ -60,7 +67,7 @@ def producer_span(backend: FirestoreBackend, execution: TaskExecution) -> Iterat
 
 @contextmanager
 def consumer_span(
-    backend: FirestoreBackend, execution: TaskExecution, carrier: Mapping[str, str] | None = None
+    backend: Backend, execution: TaskExecution, carrier: Mapping[str, str] | None = None
 ) -> Iterator[Any]:
     """Span around one attempt, child of the enqueue's context (from ``carrier`` or the document)."""
     if trace is None:

@@ -12,24 +12,29 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
-from croniter import croniter
 from django.http import HttpRequest, JsonResponse
-from django.tasks import task_backends
+from django.tasks.exceptions import InvalidTask
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from .auth import AuthenticationFailed, Expectation, verify
 from .backends.google_cloud import GoogleCloudBackend
 from .dispatching import sweep
-from .exceptions import ClaimReason, MissingCloudResource, ScheduleNotFound, StoreUnavailable
-from .execution.attempt import Attempt, Outcome
-from .results import TaskNotImportable
-from .scheduling.cron import validate_time_zone
+from .exceptions import (
+    MissingCloudResource,
+    ScheduleNotFound,
+    StoreUnavailable,
+    TaskNotImportable,
+)
+from .execution.attempt import Attempt
+from .execution.outcome import Outcome
+from .registry import firestore_backends
 from .scheduling.firing import fire_slot
+from .scheduling.slots import is_slot_of, parse_slot
+from .store.errors import ClaimReason
 from .tracing import header_carrier
 
 logger = logging.getLogger(__name__)
@@ -37,10 +42,6 @@ logger = logging.getLogger(__name__)
 #: Ids in bodies: also Firestore document ids, so never reserved ones like ``__x__``.
 _ID = re.compile(r"[A-Za-z0-9_-]{1,500}")
 _RESERVED_ID = re.compile(r"__.*__", re.DOTALL)
-#: A scheduler slot may not be in the future by more than this (clock skew).
-MAX_SLOT_SKEW = timedelta(minutes=5)
-#: No schedule fires before this; older schedule times are refused.
-EARLIEST_SLOT = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _valid_id(value: str) -> bool:
@@ -51,13 +52,9 @@ def _json(status: int, **body: Any) -> JsonResponse:
     return JsonResponse(body, status=status)
 
 
-def _cloud_backends() -> list[GoogleCloudBackend]:
-    return [b for b in task_backends.all() if isinstance(b, GoogleCloudBackend)]
-
-
 def _authenticate(request: HttpRequest) -> list[GoogleCloudBackend]:
     """The backends whose service account signed this request (before the body is read)."""
-    backends = _cloud_backends()
+    backends = list(firestore_backends(GoogleCloudBackend).values())
     expectations = {
         b.alias: Expectation(
             b.audience, b.config.oidc_service_account or "", b.config.oidc_certs_url
@@ -163,25 +160,11 @@ def _execute(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonRe
     return _json(200, **body)
 
 
-def _slot(value: str) -> datetime:
-    """The X-CloudScheduler-ScheduleTime header in UTC; ValueError if malformed or absurd."""
-    slot = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if slot.tzinfo is None:
-        raise ValueError("the schedule time must carry a time zone")
-    try:
-        slot = slot.astimezone(UTC)
-    except OverflowError:  # e.g. 0001-01-01T00:00+14:00
-        raise ValueError("the schedule time is out of range") from None
-    if slot < EARLIEST_SLOT:
-        raise ValueError("the schedule time is out of range")
-    return slot
-
-
 def _schedule(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonResponse:
     if not request.headers.get("X-CloudScheduler-JobName"):
         return _json(400, error="Missing X-CloudScheduler-JobName header.")
     try:
-        slot = _slot(request.headers.get("X-CloudScheduler-ScheduleTime", ""))
+        slot = parse_slot(request.headers.get("X-CloudScheduler-ScheduleTime", ""))
     except ValueError:
         return _json(400, error="Missing or invalid X-CloudScheduler-ScheduleTime header.")
     parsed = _body(request, backends, "task_id")
@@ -196,27 +179,25 @@ def _schedule(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonR
         return _json(404, error="Unknown scheduled task.")
     if not schedule.enabled:
         return _json(200, outcome="disabled")
-    # Neither in the future nor before the schedule existed (invented slots); the bounds
-    # also keep the conversion to the schedule's time zone in range.
-    earliest = (schedule.created_at or EARLIEST_SLOT) - MAX_SLOT_SKEW
-    if not earliest <= slot <= backend.executions.clock.now() + MAX_SLOT_SKEW:
-        return _json(400, error="The schedule time is not a slot of this schedule.")
-    local = slot.astimezone(validate_time_zone(schedule.time_zone))
-    if not croniter.match(schedule.schedule, local):
+    if not is_slot_of(schedule, slot, now=backend.executions.clock.now()):
         return _json(400, error="The schedule time is not a slot of this schedule.")
     try:
-        execution = fire_slot(backend, schedule, slot)
+        result = fire_slot(backend, schedule, slot)
     except TaskNotImportable:
         logger.exception("scheduled task cannot be imported schedule=%s", schedule.name)
         return _json(200, outcome="task not importable")
+    except InvalidTask as exc:
+        # The backend no longer accepts the task (e.g. its queue): fix the schedule.
+        logger.error("scheduled task refused schedule=%s: %s", schedule.name, exc)
+        return _json(200, outcome="invalid task", error=str(exc))
     except MissingCloudResource as exc:
         # Found before the write (nothing written: Cloud Scheduler's retries fire the
         # slot once the queue or job exists), or at the send (recorded FAILED).
         logger.error("schedule=%s not enqueued: %s", schedule.name, exc)
         return _json(503, error=str(exc))
-    if execution is None:
+    if result is None:
         return _json(200, outcome="duplicate")  # this slot already enqueued its execution
-    return _json(200, outcome="enqueued", execution_id=execution.id)
+    return _json(200, outcome="enqueued", execution_id=result.id)
 
 
 def _sweep(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonResponse:

@@ -124,7 +124,7 @@ def claim_myself(context: TaskContext) -> str:
     """Try to win the lease of the running attempt from inside it: must be refused."""
     from django.tasks import task_backends
 
-    from django_tasks_fs.exceptions import ClaimRefused
+    from django_tasks_fs.store.errors import ClaimRefused
 
     backend: Any = task_backends[context.task_result.backend]
     try:

@@ -1,4 +1,4 @@
-"""What both admins share: the configured backends, value formatting, the base view."""
+"""What both admins share: value formatting and the base view."""
 
 from __future__ import annotations
 
@@ -12,13 +12,12 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.tasks import TaskResultStatus, task_backends
+from django.tasks import TaskResultStatus
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from ..backends.base import FirestoreBackend
 from ..exceptions import StoreNotConfigured, StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -30,11 +29,6 @@ STATUS_STYLE = {
     TaskResultStatus.RUNNING: ("#447e9b", "admin/img/icon-info.svg"),
     TaskResultStatus.READY: ("#666666", "admin/img/icon-unknown.svg"),
 }
-
-
-def firestore_backends() -> dict[str, FirestoreBackend]:
-    """The configured django_tasks_fs backends, by alias, in TASKS order."""
-    return {b.alias: b for b in task_backends.all() if isinstance(b, FirestoreBackend)}
 
 
 def status_badge(status: TaskResultStatus) -> SafeString:

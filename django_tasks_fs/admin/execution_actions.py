@@ -14,7 +14,9 @@ from django.tasks import TaskResultStatus
 from django.utils.html import format_html
 
 from ..backends.base import FirestoreBackend
-from ..results import TaskNotImportable, load_task
+from ..cancellation import cancel
+from ..exceptions import TaskNotImportable
+from ..results import load_task
 from ..store import CancelOutcome, TaskExecution
 
 
@@ -68,10 +70,7 @@ def _delete_refusal(backend: FirestoreBackend, execution: TaskExecution) -> str 
 
 
 def _cancel(backend: FirestoreBackend, execution: TaskExecution, *, force: bool) -> str:
-    # As cancel_task(), on the backend already known (no search over the backends).
-    written, outcome = backend.executions.cancel(execution.id, force=force)
-    if force and outcome == CancelOutcome.REQUESTED:
-        backend.force_stop(written)
+    outcome = cancel(backend, execution.id, force=force)  # the backend is known: no search
     return {
         CancelOutcome.CANCELLED: f"Execution {execution.id} was cancelled before it ran.",
         CancelOutcome.REQUESTED: (

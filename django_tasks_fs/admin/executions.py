@@ -19,14 +19,13 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from ..backends.base import FirestoreBackend
-from ..exceptions import ExecutionNotFound, MissingCloudResource
-from ..results import TaskNotImportable
+from ..exceptions import ExecutionNotFound, MissingCloudResource, TaskNotImportable
+from ..registry import backend_holding, firestore_backends
 from ..store import TaskExecution
 from ..store.documents import is_document_id
 from .common import (
     FirestoreModelAdmin,
     duration,
-    firestore_backends,
     local,
     pretty_json,
     status_badge,
@@ -120,11 +119,11 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         if is_document_id(execution_id):
-            for backend in firestore_backends().values():
-                try:
-                    backend.executions.get(execution_id)
-                except ExecutionNotFound:
-                    continue
+            try:
+                backend = backend_holding(execution_id)
+            except ExecutionNotFound:
+                pass
+            else:
                 return HttpResponseRedirect(self.url("change", backend.alias, execution_id))
         raise Http404(f"No task execution {execution_id!r} in any django_tasks_fs backend.")
 

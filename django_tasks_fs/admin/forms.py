@@ -8,12 +8,12 @@ from typing import Any
 from django import forms
 from django.tasks.exceptions import InvalidTask
 
-from ..exceptions import PayloadError, ScheduleNotFound
-from ..results import TaskNotImportable, load_task
+from ..exceptions import PayloadError, ScheduleNotFound, TaskNotImportable
+from ..registry import firestore_backends
+from ..results import load_task
 from ..scheduling.cron import validate_cron, validate_time_zone
 from ..store import validate_schedule_name
 from ..store.codec import encode_json
-from .common import firestore_backends
 
 WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 MONTHS = [

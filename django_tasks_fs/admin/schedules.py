@@ -10,19 +10,21 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.tasks.signals import task_enqueued
+from django.tasks.exceptions import InvalidTask
 from django.urls import URLPattern
 from django.utils import timezone
 
 from ..backends.base import FirestoreBackend
-from ..exceptions import MissingCloudResource, ScheduleNotFound
+from ..exceptions import MissingCloudResource, ScheduleNotFound, TaskNotImportable
 from ..gcp.errors import GoogleCloudError
-from ..results import TaskNotImportable, load_task, to_task_result
+from ..registry import firestore_backends
+from ..results import load_task
 from ..scheduling import schedule_task
 from ..scheduling.cron import next_slot
+from ..scheduling.firing import run_now
 from ..store import ScheduledTask
 from ..store.documents import is_document_id
-from .common import FirestoreModelAdmin, firestore_backends, local
+from .common import FirestoreModelAdmin, local
 from .forms import ScheduledTaskForm, describe_cron
 
 ScheduleAction = Callable[[HttpRequest, FirestoreBackend, ScheduledTask], None]
@@ -49,17 +51,9 @@ def _set_enabled(enabled: bool) -> ScheduleAction:
 
 
 def _run_now(request: HttpRequest, backend: FirestoreBackend, schedule: ScheduledTask) -> None:
-    # A manual run is not a slot: no reservation, so the next slot still fires.
-    task = load_task(schedule.task_path).using(
-        queue_name=schedule.queue_name, priority=schedule.priority, backend=backend.alias
-    )
-    execution = backend.build_execution(
-        task, schedule.args, schedule.kwargs, scheduled_task=schedule.name
-    ).evolve(takes_context=schedule.takes_context or task.takes_context)
-    execution = backend.dispatch(backend.executions.create(execution))
-    task_enqueued.send(type(backend), task_result=to_task_result(execution, task))
+    result = run_now(backend, schedule)
     messages.success(
-        request, f"Scheduled task {schedule.name!r} was enqueued now as execution {execution.id}."
+        request, f"Scheduled task {schedule.name!r} was enqueued now as execution {result.id}."
     )
 
 
@@ -177,7 +171,7 @@ class ScheduledTaskAdmin(FirestoreModelAdmin):
                 continue
             try:
                 run(request, backend, schedule)
-            except (TaskNotImportable, ScheduleNotFound, MissingCloudResource) as exc:
+            except (TaskNotImportable, InvalidTask, ScheduleNotFound, MissingCloudResource) as exc:
                 messages.error(request, f"{label} failed for {schedule.name!r}: {exc}")
         return HttpResponseRedirect(back)
 

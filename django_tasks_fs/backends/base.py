@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar
@@ -16,7 +16,6 @@ from django.tasks.exceptions import InvalidTask
 from django.tasks.signals import task_enqueued
 
 from ..exceptions import ExecutionNotFound
-from ..execution.attempt import default_retry_delay
 from ..options import Kind, Problem, parse_options
 from ..results import FirestoreTaskResult, to_task_result
 from ..store import (
@@ -36,6 +35,15 @@ MAX_QUEUES = 30
 #: How long ``enqueue()`` keeps trying to write a new execution while Firestore is
 #: unreachable or slow, in seconds, before it raises StoreUnavailable.
 ENQUEUE_TIMEOUT = 10.0
+
+#: Writes a new execution instead of a plain create (a cron slot's reservation); False
+#: when it wrote nothing because the execution is not wanted (the slot was fired already).
+Reserve = Callable[[TaskExecution], bool]
+
+
+def default_retry_delay(attempt: int, *, base: float, maximum: float) -> timedelta:
+    """Exponential backoff: base, 2*base, 4*base, ... capped at ``maximum`` seconds."""
+    return timedelta(seconds=min(base * (2 ** max(attempt - 1, 0)), maximum))
 
 
 class FirestoreBackend(BaseTaskBackend):
@@ -111,7 +119,12 @@ class FirestoreBackend(BaseTaskBackend):
         return self.config.max_attempts
 
     def retry_delay(self, attempt: int) -> timedelta:
-        """How long a failed attempt waits before the next one (local exponential backoff)."""
+        """How long a failed attempt waits before the next one (local exponential backoff).
+
+        Whether there is a next attempt is the store's decision (attempts left, run_once);
+        how long it waits is the backend's: Google Cloud backends leave it to the
+        platform's retry configuration.
+        """
         return default_retry_delay(
             attempt,
             base=self.config.retry_backoff_seconds,
@@ -126,16 +139,17 @@ class FirestoreBackend(BaseTaskBackend):
         return execution
 
     def build_execution(
-        self, task: Any, args: Iterable[Any], kwargs: dict[str, Any], **extra: Any
+        self, task: Any, args: Iterable[Any], kwargs: dict[str, Any], **fields: Any
     ) -> TaskExecution:
-        """The document for a new execution of ``task`` (not yet written)."""
+        """The document for a new execution of ``task`` (not yet written); ``fields``
+        set or override its fields (e.g. ``scheduled_task``)."""
         timeout = getattr(task, "timeout", None)
         args = list(args)
         # Refuse non-JSON values before anything is written (also done by the store).
         encode_json(args, where="args")
         encode_json(kwargs, where="kwargs")
         now = self.executions.clock.now()  # Firestore's time: leases and polls use it too
-        return TaskExecution(
+        execution = TaskExecution(
             id=new_execution_id(),
             task_path=task.module_path,
             backend=self.alias,
@@ -151,8 +165,8 @@ class FirestoreBackend(BaseTaskBackend):
             run_once=self.config.run_once,
             timeout_seconds=timeout.total_seconds() if timeout else None,
             dispatch_state=self.initial_dispatch_state(),
-            **extra,
         )
+        return execution.evolve(**fields) if fields else execution
 
     def enqueue(self, task: Any, args: Any, kwargs: Any) -> FirestoreTaskResult:
         """Write the execution to Firestore, then dispatch it; return a READY result.
@@ -164,12 +178,35 @@ class FirestoreBackend(BaseTaskBackend):
         whether the write may still be applied late. Google Cloud backends raise
         MissingCloudResource when the queue or job does not exist (see dispatch()).
         """
+        result = self.submit(task, args, kwargs)
+        assert result is not None  # only a reservation can decline the write
+        return result
+
+    def submit(
+        self,
+        task: Any,
+        args: Iterable[Any],
+        kwargs: dict[str, Any],
+        *,
+        reserve: Reserve | None = None,
+        **fields: Any,
+    ) -> FirestoreTaskResult | None:
+        """Validate, write, dispatch, signal: the one enqueue path.
+
+        ``enqueue()``, cron slots and the admin's "Run now" all come here, so each gets
+        the same validation, producer span, ``enqueue_timeout`` and dispatch. ``fields``
+        go into the new document (see build_execution). ``reserve`` writes it instead
+        of a plain create; when it declines (a cron slot fired already) nothing is
+        dispatched and None is returned.
+        """
         self.validate_task(task)
-        execution = self.build_execution(task, args, kwargs)
+        execution = self.build_execution(task, args, kwargs, **fields)
         with producer_span(self, execution) as carrier:
-            execution = self.executions.create(
-                execution.evolve(trace_context=carrier), timeout=self.enqueue_timeout
-            )
+            execution = execution.evolve(trace_context=carrier)
+            if reserve is None:
+                execution = self.executions.create(execution, timeout=self.enqueue_timeout)
+            elif not reserve(execution):
+                return None
             execution = self.dispatch(execution)
         result = to_task_result(execution, task)
         task_enqueued.send(type(self), task_result=result)

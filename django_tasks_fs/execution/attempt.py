@@ -10,24 +10,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.tasks import TaskResultStatus
 from django.tasks.signals import task_finished, task_started
 
 from ..exceptions import (
-    ClaimReason,
-    ClaimRefused,
     ExecutionNotFound,
-    LeaseLost,
     PayloadError,
     PermanentTaskError,
     TaskCancelledError,
+    TaskNotImportable,
     TaskTimeout,
 )
-from ..results import TaskNotImportable, load_task, to_task_result
+from ..results import load_task, to_task_result
 from ..store import Lease, TaskExecution, transitions
+from ..store.errors import ClaimReason, ClaimRefused, LeaseLost
 from ..tasks import TaskContext
 from ..tracing import consumer_span, record_outcome
 from .heartbeat import Heartbeat
@@ -48,7 +47,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Attempt", "AttemptResult", "Outcome", "default_retry_delay"]
+__all__ = ["Attempt", "AttemptResult", "Outcome"]
 
 
 class Attempt:
@@ -301,8 +300,3 @@ class Attempt:
         except TaskNotImportable:
             return  # nothing to describe it with; the failure itself is recorded
         task_finished.send(type(self.backend), task_result=result)
-
-
-def default_retry_delay(attempt: int, *, base: float, maximum: float) -> timedelta:
-    """Exponential backoff: base, 2*base, 4*base, ... capped at ``maximum`` seconds."""
-    return timedelta(seconds=min(base * (2 ** max(attempt - 1, 0)), maximum))

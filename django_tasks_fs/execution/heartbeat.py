@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from ..exceptions import LeaseLost
 from ..store import ExecutionStore, Lease
+from ..store.errors import LeaseLost
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import enum
 import traceback
 from dataclasses import dataclass
 
-from ..exceptions import ClaimReason
 from ..store import ErrorEntry, TaskExecution
+from ..store.errors import ClaimReason
 from ..store.transitions import class_path
 
 

@@ -13,15 +13,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from ..exceptions import LeaseLost
 from ..store import ExecutionStore, Lease, TaskExecution
+from ..store.errors import LeaseLost
+from .outcome import AttemptResult
 
 if TYPE_CHECKING:
     from ..store.executions import Step
-    from .outcome import AttemptResult
 
 #: Turns the written execution (or the LeaseLost refusal) into the attempt's result.
-Then = Callable[[TaskExecution | LeaseLost], "AttemptResult"]
+Then = Callable[[TaskExecution | LeaseLost], AttemptResult]
 
 
 class Recorder(Protocol):

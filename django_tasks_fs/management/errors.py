@@ -1,5 +1,5 @@
-"""Firestore unreachable or not configured, in a management command: the message with
-its fix as a CommandError (one paragraph, an exit status), never a traceback."""
+"""Firestore unreachable or not configured, or an unknown backend alias, in a management
+command: the message with its fix as a CommandError (an exit status), never a traceback."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from typing import Any, TypeVar, cast
 
 from django.core.management.base import CommandError
 
-from ..exceptions import StoreNotConfigured, StoreUnavailable
+from ..exceptions import StoreNotConfigured, StoreUnavailable, UnknownBackend
 
 Handle = TypeVar("Handle", bound=Callable[..., Any])
 
 
 def firestore_errors(*, unavailable: int = 1) -> Callable[[Handle], Handle]:
-    """Decorate ``handle``: StoreUnavailable exits ``unavailable``, StoreNotConfigured 1."""
+    """Decorate ``handle``: StoreUnavailable exits ``unavailable``, StoreNotConfigured and
+    UnknownBackend 1."""
 
     def decorate(handle: Handle) -> Handle:
         @functools.wraps(handle)
@@ -24,7 +25,7 @@ def firestore_errors(*, unavailable: int = 1) -> Callable[[Handle], Handle]:
                 return handle(*args, **kwargs)
             except StoreUnavailable as exc:
                 raise CommandError(str(exc), returncode=unavailable) from None
-            except StoreNotConfigured as exc:
+            except (StoreNotConfigured, UnknownBackend) as exc:
                 raise CommandError(str(exc)) from None
 
         return cast(Handle, wrapper)

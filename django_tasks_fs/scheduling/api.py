@@ -4,23 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.tasks import task_backends
-
-from ..backends.base import FirestoreBackend
 from ..exceptions import ScheduleNotFound
+from ..registry import firestore_backends, get_backend
 from ..store import ScheduledTask, validate_schedule_name
 from ..store.codec import encode_json
 from .cron import validate_cron, validate_time_zone
-
-
-def _backend(alias: str) -> FirestoreBackend:
-    backend = task_backends[alias]
-    if not isinstance(backend, FirestoreBackend):
-        raise TypeError(
-            f"Backend {alias!r} is a {type(backend).__name__}; scheduled tasks need a "
-            f"django_tasks_fs backend (ProcessBackend, CloudTasksBackend or CloudRunJobsBackend)."
-        )
-    return backend
 
 
 def schedule_task(
@@ -42,8 +30,9 @@ def schedule_task(
 
     ``schedule`` is a 5-field cron expression evaluated in ``time_zone``. Calling it
     again with the same name updates the schedule, so it is safe at every deploy.
-    Raises ValueError for an invalid name, cron expression or time zone, and
-    NotJSONSerializable for arguments that are not JSON.
+    Raises ValueError for an invalid name, cron expression or time zone,
+    NotJSONSerializable for arguments that are not JSON, and UnknownBackend when
+    ``backend`` is not a django_tasks_fs backend.
     """
     name = validate_schedule_name(name or task.name)
     validate_cron(schedule)
@@ -52,7 +41,7 @@ def schedule_task(
     kwargs = dict(kwargs or {})
     encode_json(args, where="args")
     encode_json(kwargs, where="kwargs")
-    target = _backend(backend or task.backend)
+    target = get_backend(backend or task.backend)
     item = ScheduledTask(
         name=name,
         task_path=task.module_path,
@@ -77,13 +66,13 @@ def schedule_task(
 
 def delete_scheduled_task(name: str, *, backend: str = "") -> bool:
     """Delete the schedule ``name`` (and its Cloud Scheduler job); False if there was none."""
-    candidates = [_backend(backend)] if backend else _all_backends()
+    candidates = [get_backend(backend)] if backend else firestore_backends().values()
     for target in candidates:
         try:
             item = target.schedules.get(name)
         except ScheduleNotFound:
             continue
-        owner = _backend(item.backend) if item.backend in task_backends.settings else target
+        owner = firestore_backends().get(item.backend, target)
         owner.delete_schedule(item)
         target.schedules.delete(name)
         return True
@@ -97,12 +86,12 @@ def rename_scheduled_task(old_name: str, new_name: str, *, backend: str = "") ->
     or taken ``new_name``.
     """
     validate_schedule_name(new_name)
-    for target in [_backend(backend)] if backend else _all_backends():
+    for target in [get_backend(backend)] if backend else firestore_backends().values():
         try:
             item = target.schedules.get(old_name)
         except ScheduleNotFound:
             continue
-        owner = _backend(item.backend)
+        owner = get_backend(item.backend)
         try:
             owner.schedules.get(new_name)
         except ScheduleNotFound:
@@ -114,7 +103,3 @@ def rename_scheduled_task(old_name: str, new_name: str, *, backend: str = "") ->
         target.schedules.delete(old_name)
         return owner.sync_schedule(created)
     raise ScheduleNotFound(f"No scheduled task named {old_name!r}.")
-
-
-def _all_backends() -> list[FirestoreBackend]:
-    return [b for b in task_backends.all() if isinstance(b, FirestoreBackend)]

@@ -16,8 +16,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..results import TaskNotImportable
-from ..store import ScheduledTask, TaskExecution
+from django.tasks.exceptions import InvalidTask
+
+from ..exceptions import TaskNotImportable
+from ..results import FirestoreTaskResult
+from ..store import ScheduledTask
 from .cron import slots_between
 from .firing import fire_slot
 
@@ -49,8 +52,9 @@ class LocalCron:
             return since
         return max(since, self.started - RESTART_WINDOW)
 
-    def tick(self, now: datetime) -> list[TaskExecution]:
-        fired: list[TaskExecution] = []
+    def tick(self, now: datetime) -> list[FirestoreTaskResult]:
+        """Fire every due slot; return the results of the executions enqueued."""
+        fired: list[FirestoreTaskResult] = []
         for backend in self.backends:
             for schedule in backend.schedules.list():
                 if not schedule.enabled or schedule.backend != backend.alias:
@@ -60,7 +64,7 @@ class LocalCron:
 
     def _fire_due(
         self, backend: FirestoreBackend, schedule: ScheduledTask, now: datetime
-    ) -> list[TaskExecution]:
+    ) -> list[FirestoreTaskResult]:
         key = (backend.alias, schedule.name)
         first_sight = key not in self._cursors
         cursor = self._cursors.get(key) or self._first_cursor(schedule)
@@ -79,10 +83,10 @@ class LocalCron:
         fired = []
         for slot in slots:
             try:
-                execution = fire_slot(backend, schedule, slot)
-            except TaskNotImportable:
-                logger.exception("scheduled task cannot be imported schedule=%s", schedule.name)
+                result = fire_slot(backend, schedule, slot)
+            except (TaskNotImportable, InvalidTask):
+                logger.exception("scheduled task cannot be enqueued schedule=%s", schedule.name)
                 break
-            if execution is not None:
-                fired.append(execution)
+            if result is not None:
+                fired.append(result)
         return fired

@@ -13,17 +13,13 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from ..exceptions import TaskFsError
+from ..exceptions import ContentionError as ContentionError  # re-exported: raised here
 from .ops import PreconditionFailed
 
 #: A compare-and-set gives up after this many lost races in a row.
 MAX_CAS_ATTEMPTS = 50
 #: The longest pause between two tries, in seconds.
 MAX_BACKOFF = 0.05
-
-
-class ContentionError(TaskFsError):
-    """A compare-and-set kept losing races; the document is being written too often."""
 
 
 def backoff(conflicts: int) -> float:

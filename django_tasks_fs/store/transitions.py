@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 
 from django.tasks import TaskResultStatus
 
-from ..exceptions import ClaimReason, ClaimRefused, LeaseLost, TaskCancelledError, WorkerLost
+from ..exceptions import TaskCancelledError, WorkerLost
 from .client import StoreSettings
 from .documents import DispatchState, ErrorEntry, TaskExecution
+from .errors import ClaimReason, ClaimRefused, LeaseLost
 from .history import append_error, append_worker
 
 READY = TaskResultStatus.READY

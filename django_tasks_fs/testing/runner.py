@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.tasks import TaskResult, task_backends
+from django.tasks import TaskResult
 
 from ..backends.base import FirestoreBackend
 from ..execution.attempt import Attempt
+from ..registry import backend_holding, firestore_backends, get_backend
 from ..results import to_task_result
 
 #: A run_all() that keeps finding work after this many attempts is probably looping.
@@ -23,15 +24,11 @@ class TaskRunner:
     worker_id = "test-runner"
 
     def _backends(self, alias: str | None) -> list[FirestoreBackend]:
-        found = [b for b in task_backends.all() if isinstance(b, FirestoreBackend)]
-        return [b for b in found if alias is None or b.alias == alias]
+        return [get_backend(alias)] if alias is not None else list(firestore_backends().values())
 
     def run(self, result: TaskResult[Any, Any]) -> TaskResult[Any, Any]:
         """Run one attempt of ``result``'s execution now; return the refreshed result."""
-        backend = task_backends[result.backend]
-        assert isinstance(backend, FirestoreBackend), (
-            f"{result.backend!r} is not a django_tasks_fs backend"
-        )
+        backend = get_backend(result.backend)
         Attempt(backend, result.id, worker_id=self.worker_id).run()
         result.refresh()
         return result
@@ -54,7 +51,7 @@ class TaskRunner:
             if include_retries and not due:
                 due = self._waiting_retries(backend)
             if not due:
-                return [to_task_result(b.executions.get(i)) for i in ran for b in self._owner(i)]
+                return [to_task_result(backend_holding(i).executions.get(i)) for i in ran]
             for owner, execution in due:
                 ran[execution.id] = None
                 Attempt(owner, execution.id, worker_id=self.worker_id, known=execution).run()
@@ -75,12 +72,3 @@ class TaskRunner:
                     )
                     waiting.append((backend, due))
         return waiting
-
-    def _owner(self, execution_id: str) -> list[FirestoreBackend]:
-        for backend in self._backends(None):
-            try:
-                backend.executions.get(execution_id)
-            except Exception:
-                continue
-            return [backend]
-        return []

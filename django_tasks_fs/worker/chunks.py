@@ -12,15 +12,14 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
-from typing import Any
 
-from django.tasks import task_backends
-
-from ..exceptions import LeaseLost, WorkerStartError
+from ..exceptions import WorkerStartError
 from ..execution.attempt import Attempt
 from ..execution.outcome import AttemptResult, Outcome
 from ..execution.recorders import BufferedRecorder
+from ..registry import get_backend
 from ..store import TaskExecution, transitions
+from ..store.errors import LeaseLost
 from ..store.executions import Step
 
 
@@ -64,7 +63,7 @@ def _detail(result: AttemptResult) -> str:
 
 def run_chunk(job: Job, name: str, stop: threading.Event) -> list[Done]:
     """Claim a chunk of executions in one commit, run them in turn, batch the results."""
-    backend: Any = task_backends[job.backend]
+    backend = get_backend(job.backend)
     store = backend.executions
     duration = backend.config.lease_duration
     leases = store.claim_many(
@@ -103,7 +102,7 @@ def run_chunk(job: Job, name: str, stop: threading.Event) -> list[Done]:
 def fail_chunk(job: Job, name: str, error: str) -> list[Done]:
     """Record every execution of a job no process could start as FAILED, with ``error``
     (the store's usual finishing path: claim, then a final failure)."""
-    backend: Any = task_backends[job.backend]
+    backend = get_backend(job.backend)
     done = []
     for execution in job.executions:
         attempt = Attempt(backend, execution.id, worker_id=name, known=execution)

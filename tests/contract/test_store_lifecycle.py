@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.tasks import TaskResultStatus
 
-from django_tasks_fs.exceptions import ClaimReason, ClaimRefused, ExecutionNotFound, LeaseLost
+from django_tasks_fs.exceptions import ExecutionNotFound
+from django_tasks_fs.store.errors import ClaimReason, ClaimRefused, LeaseLost
 from django_tasks_fs.store import (
     CancelOutcome,
     DispatchState,

@@ -368,7 +368,7 @@ def test_the_sweep_tasks_command(cloud_project: str, tmp_path: Path) -> None:
     call_command("sweep_tasks", "--backend", "cloud", stdout=out)
     assert out.getvalue() == "cloud: dispatched 1, re-dispatched 0\n"
     assert cloud.executions.get(pending.id).dispatch_state == DispatchState.DISPATCHED
-    with pytest.raises(CommandError, match="Not Google Cloud backends: default"):
+    with pytest.raises(CommandError, match="Not GoogleCloudBackend aliases: default"):
         call_command("sweep_tasks", "--backend", "default")
 
 

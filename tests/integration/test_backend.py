@@ -12,10 +12,11 @@ from django.tasks.signals import task_enqueued, task_finished, task_started
 from django.utils import timezone
 
 from django_tasks_fs import cancel_task
-from django_tasks_fs.exceptions import ClaimReason, NotJSONSerializable, PayloadTooLarge
+from django_tasks_fs.exceptions import NotJSONSerializable, PayloadTooLarge
 from django_tasks_fs.execution.attempt import Attempt
 from django_tasks_fs.execution.outcome import Outcome
 from django_tasks_fs.store import CancelOutcome
+from django_tasks_fs.store.errors import ClaimReason
 from django_tasks_fs.tasks import Task
 from tests import tasks
 
@@ -125,7 +126,7 @@ def test_unimportable_task_is_failed_not_left_running(backend: Any) -> None:
     stored = backend.executions.get(result.id)
     assert stored.status == TaskResultStatus.FAILED
     assert stored.lease_owner is None
-    assert stored.errors[0].exception_class_path == "django_tasks_fs.results.TaskNotImportable"
+    assert stored.errors[0].exception_class_path == "django_tasks_fs.exceptions.TaskNotImportable"
 
 
 def test_non_json_return_value_fails_clearly(backend: Any) -> None:

@@ -260,6 +260,30 @@ def test_schedule_slot_enqueues_once_and_replays_change_nothing(
     assert cloud.sent == [execution.id]  # dispatched once, replays dispatched nothing
 
 
+def test_a_slot_of_a_task_the_backend_refuses_enqueues_nothing(
+    cloud: Any, issuer: TokenIssuer
+) -> None:
+    # The schedule's queue left QUEUES after it was made: the one enqueue path's
+    # validation refuses it; retrying cannot help, so Cloud Scheduler gets a 200.
+    cloud.schedules.create(
+        ScheduledTask(
+            name="stale", task_path="tests.tasks.noop", schedule="* * * * *", backend="cloud"
+        ).evolve(queue_name="gone")
+    )
+    slot = datetime.now(UTC).replace(second=0, microsecond=0)
+    response = post(
+        "/tasks/schedule/",
+        tokens.sign(issuer),
+        {"task_id": "stale", "backend": "cloud"},
+        **{"X-CloudScheduler-JobName": "stale", "X-CloudScheduler-ScheduleTime": slot.isoformat()},
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["outcome"] == "invalid task"
+    assert "Queue 'gone' is not valid" in response.json()["error"]
+    assert cloud.executions.count() == 0
+    assert cloud.sent == []
+
+
 @pytest.mark.parametrize(
     ("case", "headers", "body", "status"),
     [

@@ -89,7 +89,7 @@ def test_fires_each_slot_once_across_ticks(backend: Any, every_five: Any) -> Non
     assert len(fired) == 1
     assert fired[0].args == ["tick"]
     assert fired[0].kwargs == {"n": 1}
-    assert fired[0].scheduled_task == "every-5"
+    assert backend.executions.get(fired[0].id).scheduled_task == "every-5"
     assert count(backend) == 2
     assert backend.schedules.get("every-5").last_slot == datetime(2026, 11, 24, 10, 5, tzinfo=UTC)
 

@@ -49,7 +49,7 @@ def test_purge(backend: Any) -> None:
 
 
 def test_purge_rejects_bad_arguments(backend: Any) -> None:
-    with pytest.raises(CommandError, match="Not django_tasks_fs backends: nope"):
+    with pytest.raises(CommandError, match="Not django_tasks_fs aliases: nope"):
         call_command("purge_task_executions", "--backend", "nope")
     with pytest.raises(CommandError, match="--batch-size"):
         call_command("purge_task_executions", "--batch-size", "501")

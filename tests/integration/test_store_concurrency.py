@@ -10,8 +10,8 @@ from datetime import timedelta
 
 from django.tasks import TaskResultStatus
 
-from django_tasks_fs.exceptions import ClaimReason, ClaimRefused
 from django_tasks_fs.store import ExecutionStore, Lease, TaskExecution
+from django_tasks_fs.store.errors import ClaimReason, ClaimRefused
 from tests.conftest import ExecutionFactory, wait_until
 
 THREADS = 16

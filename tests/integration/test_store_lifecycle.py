@@ -8,8 +8,9 @@ import pytest
 from django.tasks import TaskResultStatus
 from django.tasks.exceptions import TaskResultDoesNotExist
 
-from django_tasks_fs.exceptions import ClaimReason, ClaimRefused, ExecutionNotFound, LeaseLost
+from django_tasks_fs.exceptions import ExecutionNotFound
 from django_tasks_fs.store import CancelOutcome, ErrorEntry, ExecutionStore
+from django_tasks_fs.store.errors import ClaimReason, ClaimRefused, LeaseLost
 from tests.conftest import ExecutionFactory, wait_until
 
 LEASE = timedelta(seconds=60)

@@ -147,7 +147,7 @@ def assert_failed_cleanly(backend: Any, executions: list[TaskExecution]) -> None
             or after.lease_owner is not None
             or after.attempts != 1
             or error is None
-            or error.exception_class_path != "django_tasks_fs.results.TaskNotImportable"
+            or error.exception_class_path != "django_tasks_fs.exceptions.TaskNotImportable"
             or expected_reason(execution.task_path) not in error.traceback
         ):
             wrong.append((execution.task_path[:60], after.status, after.lease_owner, error))

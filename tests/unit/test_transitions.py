@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.tasks import TaskResultStatus
 
-from django_tasks_fs.exceptions import ClaimReason, ClaimRefused, LeaseLost
 from django_tasks_fs.store import (
     DispatchState,
     ErrorEntry,
@@ -15,6 +14,7 @@ from django_tasks_fs.store import (
     TaskExecution,
     transitions,
 )
+from django_tasks_fs.store.errors import ClaimReason, ClaimRefused, LeaseLost
 from django_tasks_fs.store.history import append_error, append_worker
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -15,13 +15,13 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.tasks import TaskResultStatus, task_backends
+from django.tasks import TaskResultStatus
 
 from ...backends.base import FirestoreBackend
-from ...cancellation import find_backend
 from ...exceptions import ExecutionNotFound
 from ...execution.attempt import Attempt
 from ...execution.outcome import Outcome
+from ...registry import backend_holding, get_backend
 from ...tracing import env_carrier
 from ...worker.chunks import worker_name
 from ...worker.logs import configure_logging
@@ -74,9 +74,4 @@ class Command(BaseCommand):
         sys.exit(EXIT_FAILED)
 
     def _backend(self, alias: str, execution_id: str) -> FirestoreBackend:
-        if not alias:
-            return find_backend(execution_id)
-        backend = task_backends[alias]
-        if not isinstance(backend, FirestoreBackend):
-            raise CommandError(f"Backend {alias!r} is not a django_tasks_fs backend.")
-        return backend
+        return get_backend(alias) if alias else backend_holding(execution_id)

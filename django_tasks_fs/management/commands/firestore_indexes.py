@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.tasks import task_backends
 
 from ...backends.base import FirestoreBackend
+from ...exceptions import UnknownBackend
+from ...registry import select_backends
 from ...store.indexes import gcloud_commands, index_document
 
 
@@ -31,11 +32,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        backends = [b for b in task_backends.all() if isinstance(b, FirestoreBackend)]
-        if options["backends"]:
-            backends = [b for b in backends if b.alias in set(options["backends"])]
-            if not backends:
-                raise CommandError("None of the given aliases is a django_tasks_fs backend.")
+        try:
+            backends = select_backends(options["backends"])
+        except UnknownBackend as exc:
+            raise CommandError(str(exc)) from None
         if options["gcloud"]:
             self.stdout.write("\n".join(self._commands(backends)))
             return

@@ -6,10 +6,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
-from django.tasks import task_backends
 
 from ...backends.base import FirestoreBackend
 from ...migration import EXECUTIONS_TABLE, SCHEDULES_TABLE, import_rows
+from ...registry import firestore_backends
 from ..errors import firestore_errors
 
 
@@ -38,7 +38,7 @@ class Command(BaseCommand):
 
     @firestore_errors()
     def handle(self, *args: Any, **options: Any) -> None:
-        ours = {b.alias: b for b in task_backends.all() if isinstance(b, FirestoreBackend)}
+        ours = firestore_backends()
         if not ours:
             raise CommandError("No django_tasks_fs backend is configured in TASKS.")
         mapping: dict[str, FirestoreBackend] = dict(ours)

@@ -6,9 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.tasks import TaskResultStatus, task_backends
+from django.tasks import TaskResultStatus
 
-from ...backends.base import FirestoreBackend
+from ...registry import select_backends
 from ..errors import firestore_errors
 
 FINISHED = (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
@@ -45,12 +45,7 @@ class Command(BaseCommand):
             raise CommandError("--older-than must be >= 0 days.")
         if not 1 <= options["batch_size"] <= 500:
             raise CommandError("--batch-size must be between 1 and 500.")
-        backends = [b for b in task_backends.all() if isinstance(b, FirestoreBackend)]
-        if options["backends"]:
-            unknown = set(options["backends"]) - {b.alias for b in backends}
-            if unknown:
-                raise CommandError(f"Not django_tasks_fs backends: {', '.join(sorted(unknown))}.")
-            backends = [b for b in backends if b.alias in set(options["backends"])]
+        backends = select_backends(options["backends"])
         statuses = [TaskResultStatus(s) for s in options["statuses"]] or list(FINISHED)
         total = 0
         for backend in backends:

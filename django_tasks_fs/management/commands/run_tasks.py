@@ -7,9 +7,9 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.tasks import task_backends
 
 from ...backends.process import ProcessBackend
+from ...registry import select_backends
 from ...worker.logs import configure_logging
 from ...worker.loop import Worker, WorkerSettings
 from ..errors import firestore_errors
@@ -62,24 +62,11 @@ class Command(BaseCommand):
             help="Seconds running tasks get to finish after the first SIGINT/SIGTERM.",
         )
 
-    def _backends(self, aliases: list[str]) -> list[ProcessBackend]:
-        configured = {alias: task_backends[alias] for alias in task_backends.settings}
-        process = {a: b for a, b in configured.items() if isinstance(b, ProcessBackend)}
-        if not process:
-            raise CommandError("No ProcessBackend is configured in TASKS.")
-        if not aliases:
-            return list(process.values())
-        wrong = sorted(set(aliases) - set(process))
-        if wrong:
-            raise CommandError(
-                f"Not ProcessBackend aliases: {', '.join(wrong)} "
-                f"(ProcessBackend aliases: {', '.join(sorted(process))})."
-            )
-        return [process[a] for a in dict.fromkeys(aliases)]
-
     @firestore_errors()
     def handle(self, *args: Any, **options: Any) -> None:
-        backends = self._backends(options["backends"])
+        backends = select_backends(options["backends"], ProcessBackend)
+        if not backends:
+            raise CommandError("No ProcessBackend is configured in TASKS.")
         for backend in backends:
             backend.ensure_configured()
         level = VERBOSITY_LEVELS.get(options["verbosity"], logging.DEBUG)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.tasks import task_backends
+from django.core.management.base import BaseCommand, CommandParser
 
 from ...backends.google_cloud import GoogleCloudBackend
 from ...dispatching import DEFAULT_GRACE, DEFAULT_STALE, sweep
+from ...registry import select_backends
 from ..errors import firestore_errors
 
 
@@ -38,14 +38,7 @@ class Command(BaseCommand):
 
     @firestore_errors()
     def handle(self, *args: Any, **options: Any) -> None:
-        backends = [b for b in task_backends.all() if isinstance(b, GoogleCloudBackend)]
-        if options["backends"]:
-            wanted = set(options["backends"])
-            unknown = wanted - {b.alias for b in backends}
-            if unknown:
-                raise CommandError(f"Not Google Cloud backends: {', '.join(sorted(unknown))}.")
-            backends = [b for b in backends if b.alias in wanted]
-        for backend in backends:
+        for backend in select_backends(options["backends"], GoogleCloudBackend):
             report = sweep(
                 backend,
                 grace=timedelta(seconds=options["grace"]),

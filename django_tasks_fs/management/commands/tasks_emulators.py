@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.tasks import task_backends
 
 from ...emulators import cli
 from ...emulators.errors import EmulatorError
 from ...emulators.local import LocalEmulators
 from ...emulators.provisioning import provision
+from ...registry import firestore_backends
 
 
 class Command(BaseCommand):
@@ -37,7 +37,6 @@ class Command(BaseCommand):
 
     def _provision(self, settings: cli.Settings) -> cli.Provision:
         def create_what_tasks_names(emulators: LocalEmulators) -> list[str]:
-            backends = {alias: task_backends[alias] for alias in task_backends.settings}
-            return provision(emulators, backends, max_attempts=settings.max_attempts)
+            return provision(emulators, firestore_backends(), max_attempts=settings.max_attempts)
 
         return create_what_tasks_names

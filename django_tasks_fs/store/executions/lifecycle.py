@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from ...exceptions import ClaimRefused, ExecutionNotFound, LeaseLost
+from ...exceptions import ExecutionNotFound
 from .. import transitions
 from ..documents import DispatchState, ErrorEntry, Lease, TaskExecution
+from ..errors import ClaimRefused, LeaseLost
 from ..transitions import CancelOutcome
 from .base import ExecutionDocuments, Step, new_lease_owner
 
