@@ -176,6 +176,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker("firestore")
 
 
+@pytest.fixture(scope="session")
+def issuer() -> Any:
+    """The local Google Cloud emulator's OIDC token signer (tests sign tokens with it)."""
+    from django_tasks_fs.emulators.gcloud.oidc import TokenIssuer
+
+    return TokenIssuer()
+
+
+@pytest.fixture(scope="session")
+def certs(issuer: Any) -> Iterator[Any]:
+    """The issuer's certificates served on 127.0.0.1, like Google's certs endpoint."""
+    from tests import tokens
+
+    server = tokens.CertsServer(issuer)
+    yield server
+    server.close()
+
+
 @pytest.fixture
 def memory_project() -> Iterator[str]:
     """A fresh project id in this process's in-memory store, forgotten after the test."""

@@ -9,7 +9,6 @@ import pytest
 from django.tasks import TaskResultStatus
 
 from django_tasks_fs.exceptions import ExecutionNotFound
-from django_tasks_fs.store.errors import ClaimReason, ClaimRefused, LeaseLost
 from django_tasks_fs.store import (
     CancelOutcome,
     DispatchState,
@@ -21,6 +20,7 @@ from django_tasks_fs.store import (
     TaskExecution,
     new_execution_id,
 )
+from django_tasks_fs.store.errors import ClaimReason, ClaimRefused, LeaseLost
 from tests.conftest import ExecutionFactory
 
 LEASE = timedelta(seconds=60)

@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 
 from django_tasks_fs.emulators.firestore import FirestoreEmulator
-from django_tasks_fs.emulators.gcloud.oidc import TokenIssuer
 from django_tasks_fs.emulators.gcloud.server import GoogleCloudEmulator
-from tests import tokens
 from tests.factories import REPO_ROOT, create_job, create_queue
 from tests.live_server import LiveServer
 from tests.settings import tasks_setting
@@ -28,18 +26,6 @@ def gcloud(firestore_emulator: FirestoreEmulator) -> Iterator[GoogleCloudEmulato
 def http_server() -> Iterator[LiveServer]:
     with LiveServer() as server:
         yield server
-
-
-@pytest.fixture(scope="session")
-def issuer() -> TokenIssuer:
-    return TokenIssuer()
-
-
-@pytest.fixture(scope="session")
-def certs(issuer: TokenIssuer) -> Iterator[tokens.CertsServer]:
-    server = tokens.CertsServer(issuer)
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ request gets the right status and changes nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,18 +18,6 @@ from emulator.faultproxy import FaultProxy
 from tests import tokens
 from tests.factories import write_execution
 from tests.settings import tasks_setting
-
-
-@pytest.fixture(scope="module")
-def issuer() -> TokenIssuer:
-    return TokenIssuer()
-
-
-@pytest.fixture(scope="module")
-def certs(issuer: TokenIssuer) -> Iterator[tokens.CertsServer]:
-    server = tokens.CertsServer(issuer)
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from django_tasks_fs.store import ExecutionStore, ScheduleStore, TaskExecution
 from django_tasks_fs.store.ops.memory import MemoryOps
 from tests import tokens
 from tests.admin.conftest import add_execution, make_user  # noqa: F401 (fixtures)
-from tests.integration.test_endpoints import certs, cloud, issuer  # noqa: F401 (fixtures)
+from tests.integration.test_endpoints import cloud  # noqa: F401 (fixture)
 from tests.security import canary
 
 #: Another Cloud Tasks backend: its own audience, service account and signing key.
