@@ -14,7 +14,14 @@ import signal
 from dataclasses import dataclass, field
 
 from .chunks import Done, Finished, Job, not_started
-from .startup import Launched, StartFailures, child_environment, launch, python_command
+from .startup import (
+    Launched,
+    StartFailures,
+    StartingJobs,
+    child_environment,
+    launch,
+    python_command,
+)
 
 
 @dataclass
@@ -26,16 +33,13 @@ class JobProcess:
     sigtermed: bool = False
 
 
-@dataclass
-class JobRunner:
+@dataclass(kw_only=True)
+class JobRunner(StartingJobs):
     """Start one process per attempt, at most ``size`` at a time."""
 
     size: int
     running: list[JobProcess] = field(default_factory=list)
     failures: StartFailures = field(default_factory=lambda: StartFailures("execute_task process"))
-    waiting: list[Job] = field(default_factory=list)  #: their process did not start
-    unstartable: list[Job] = field(default_factory=list)  #: given up on
-    closing: bool = False
 
     def free(self) -> int:
         """How many new jobs may start now (none while starts fail or on shutdown)."""
@@ -87,11 +91,6 @@ class JobRunner:
         self._retry_waiting()
         return finished
 
-    def _give_up_if_exhausted(self) -> None:
-        if self.failures.exhausted:
-            self.unstartable += self.waiting
-            self.waiting = []
-
     def _retry_waiting(self) -> None:
         """Start the waiting jobs: all at once when starts work again, else one when due."""
         while self.waiting and not self.closing and len(self.running) < self.size:
@@ -102,17 +101,6 @@ class JobRunner:
                 if trial or not self.failures.due():
                     return
             self.submit(self.waiting.pop(0))
-
-    def take_unstartable(self) -> list[Job]:
-        """The jobs given up on (their processes could not start), once."""
-        jobs, self.unstartable = self.unstartable, []
-        return jobs
-
-    def close(self) -> list[Finished]:
-        """Start nothing more (shutdown); the waiting jobs come back unrun."""
-        self.closing = True
-        jobs, self.waiting = self.waiting, []
-        return [not_started(job) for job in jobs]
 
     def sigterm(self, execution_id: str) -> bool:
         """Stop one attempt now (forceful cancel), as Cloud Run's cancel_execution does."""

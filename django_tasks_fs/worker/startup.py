@@ -44,6 +44,8 @@ from typing import IO
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from .chunks import Finished, Job, not_started
+
 logger = logging.getLogger(__name__)
 
 #: Failed starts in a row (no child started in between) after which ``run_tasks`` gives
@@ -269,3 +271,30 @@ class StartFailures:
             f"run_tasks' sys.path as PYTHONPATH: fix what its output shows (run "
             f"'python -m django check' the same way to see it), then start run_tasks again."
         )
+
+
+@dataclass(kw_only=True)
+class StartingJobs:
+    """What both kinds of children share: jobs waiting for a process that did not start,
+    jobs given up on after too many failed starts, and shutdown."""
+
+    failures: StartFailures
+    waiting: list[Job] = field(default_factory=list)  #: their process did not start
+    unstartable: list[Job] = field(default_factory=list)  #: given up on
+    closing: bool = False
+
+    def _give_up_if_exhausted(self) -> None:
+        if self.failures.exhausted:
+            self.unstartable += self.waiting
+            self.waiting = []
+
+    def take_unstartable(self) -> list[Job]:
+        """The jobs given up on (their processes could not start), once."""
+        jobs, self.unstartable = self.unstartable, []
+        return jobs
+
+    def close(self) -> list[Finished]:
+        """Start nothing more (shutdown); the waiting jobs come back unrun."""
+        self.closing = True
+        jobs, self.waiting = self.waiting, []
+        return [not_started(job) for job in jobs]

@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
 from .chunks import Done, Finished, Job, not_started
-from .startup import Launched, StartFailures, child_environment, launch, python_command
+from .startup import (
+    Launched,
+    StartFailures,
+    StartingJobs,
+    child_environment,
+    launch,
+    python_command,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,17 +49,14 @@ class WarmChild:
         return self.launched.process.poll() is None
 
 
-@dataclass
-class WarmPool:
+@dataclass(kw_only=True)
+class WarmPool(StartingJobs):
     """``size`` warm worker processes."""
 
     size: int
     log_level: int = logging.WARNING
     children: list[WarmChild] = field(default_factory=list)
     failures: StartFailures = field(default_factory=lambda: StartFailures("worker process"))
-    waiting: list[Job] = field(default_factory=list)  #: their process did not start
-    unstartable: list[Job] = field(default_factory=list)  #: given up on
-    closing: bool = False
 
     def start(self) -> None:
         """Start processes up to ``size``; after a failed start, one at a time, when due."""
@@ -137,22 +141,6 @@ class WarmPool:
             self.waiting.append(job)
         self._give_up_if_exhausted()
         return []
-
-    def _give_up_if_exhausted(self) -> None:
-        if self.failures.exhausted:
-            self.unstartable += self.waiting
-            self.waiting = []
-
-    def take_unstartable(self) -> list[Job]:
-        """The jobs given up on (their processes could not start), once."""
-        jobs, self.unstartable = self.unstartable, []
-        return jobs
-
-    def close(self) -> list[Finished]:
-        """Start nothing more (shutdown); the waiting jobs come back unrun."""
-        self.closing = True
-        jobs, self.waiting = self.waiting, []
-        return [not_started(job) for job in jobs]
 
     def terminate_busy(self) -> None:
         """SIGTERM the children still running an attempt (they hand it back)."""
