@@ -624,6 +624,20 @@ def render_markdown(
 # -- main ------------------------------------------------------------------------------
 
 
+#: Where the page's section written by benchmarks/operations.py starts: kept on a rewrite.
+KEPT_SECTION = "\n## Firestore operations per task"
+
+
+def write_page(path: Path, page: str) -> None:
+    """Write the drain page to ``path``, keeping the operations section already there."""
+    try:
+        existing = path.read_text()
+    except FileNotFoundError:
+        existing = ""
+    start = existing.find(KEPT_SECTION)
+    path.write_text(page + (existing[start:] if start >= 0 else ""))
+
+
 def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -675,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--render needs --markdown")
         saved_machine, saved_runs = _read_jsonl(args.render)
         page = render_markdown(saved_machine, saved_runs, summarize(saved_runs))
-        args.markdown.write_text(page)
+        write_page(args.markdown, page)
         log(f"wrote {args.markdown} from {args.render}")
         return 0
     if args.tasks < 1 or args.repeat < 1 or args.workers < 1 or args.batch < 1:
@@ -752,7 +766,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(render_markdown(machine, runs, summary))
+        write_page(args.markdown, render_markdown(machine, runs, summary))
         log(f"wrote {args.markdown}")
     print(json.dumps(summary))
     return 0

@@ -21,6 +21,7 @@ from ..client import ServerClock, StoreSettings
 from ..codec import ensure_fits
 from ..documents import TaskExecution, is_document_id
 from ..ops import (
+    CountingOps,
     DocumentMissing,
     DocumentOpError,
     DocumentOps,
@@ -71,9 +72,12 @@ class ExecutionDocuments:
     @property
     def client(self) -> firestore.Client:
         """The Firestore client (for tests that count or cut its requests)."""
-        if not isinstance(self._documents, FirestoreOps):
+        ops = self._documents
+        if isinstance(ops, CountingOps):
+            ops = ops.inner
+        if not isinstance(ops, FirestoreOps):
             raise TypeError(f"{self.settings.target()} has no Firestore client.")
-        return self._documents.client
+        return ops.client
 
     def _id(self, execution_id: str) -> str:
         if not isinstance(execution_id, str) or not is_document_id(execution_id):

@@ -1,12 +1,14 @@
 """Document operations: the seam between the store's task verbs and where documents live.
 
 ``document_ops(settings)`` picks the implementation named by ``StoreSettings.store``:
-``FirestoreOps`` (the default) or ``MemoryOps`` (this process's memory).
+``FirestoreOps`` (the default) or ``MemoryOps`` (this process's memory), wrapped in
+``CountingOps`` when operation accounting is on (see ``counting``).
 """
 
 from __future__ import annotations
 
 from ..client import StoreSettings
+from .counting import CountingOps, OpCounts, counted
 from .firestore import FirestoreOps
 from .memory import MemoryDatabase, MemoryOps, memory_database, reset_memory
 from .protocol import (
@@ -32,14 +34,15 @@ from .protocol import (
 def document_ops(settings: StoreSettings) -> DocumentOps:
     """The document operations for ``settings``' project and database."""
     if settings.in_memory:
-        return MemoryOps(memory_database(settings.resolved_project(), settings.database))
-    return FirestoreOps(settings)
+        return counted(MemoryOps(memory_database(settings.resolved_project(), settings.database)))
+    return counted(FirestoreOps(settings))
 
 
 __all__ = [
     "ASCENDING",
     "DESCENDING",
     "DOCUMENT_ID",
+    "CountingOps",
     "Create",
     "Delete",
     "DocumentExists",
@@ -50,6 +53,7 @@ __all__ = [
     "FirestoreOps",
     "MemoryDatabase",
     "MemoryOps",
+    "OpCounts",
     "PreconditionFailed",
     "Query",
     "Snapshot",
