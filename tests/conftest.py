@@ -44,13 +44,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run when a query the suite sent needs an undeclared composite index."""
+    """Fail the run when a query the suite sent needs an undeclared composite index, or
+    uses a field the index file exempts from indexing."""
     from tests import index_recorder
 
     missing = index_recorder.uncovered()
     if missing:
         print("\nQueries without a declared composite index (add them to store/indexes.py):")
         for shape in missing:
+            print(f"  {shape}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    exempted = index_recorder.unindexed_uses()
+    if exempted:
+        print("\nQueries on fields exempted from indexing (store/indexes.py UNINDEXED_FIELDS):")
+        for shape in exempted:
             print(f"  {shape}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

@@ -1,9 +1,10 @@
 """Record the shape of every Firestore query the test suite sends, to check the index file.
 
-The emulator does not enforce composite indexes, so a query missing from
+The emulator does not enforce indexes, so a query missing from
 ``django_tasks_fs.store.indexes`` would only fail in production. conftest.py installs
-this recorder for the whole session and fails the run if any recorded query needs an
-index the library does not declare.
+this recorder for the whole session and fails the run if any recorded query needs a
+composite index the library does not declare, or filters or orders by a field the
+library exempts from indexing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from typing import Any
 
 from google.cloud.firestore_v1.base_query import BaseQuery
 
-from django_tasks_fs.store.indexes import ASC, DESC, QUERY_SHAPES, QueryShape, covers
+from django_tasks_fs.store.indexes import (
+    ASC,
+    DESC,
+    QUERY_SHAPES,
+    UNINDEXED_FIELDS,
+    QueryShape,
+    covers,
+)
 from django_tasks_fs.store.ops import DOCUMENT_ID, MemoryOps, Query
 
 COLLECTIONS = ("executions", "schedule_slots", "schedules")
@@ -109,6 +117,18 @@ def uncovered() -> list[QueryShape]:
         ),
         key=repr,
     )
+
+
+def unindexed_uses() -> list[QueryShape]:
+    """Recorded queries that filter or order by a field exempted from indexing."""
+    with _lock:
+        shapes = set(_recorded)
+    return sorted((s for s in shapes if uses_unindexed(s)), key=repr)
+
+
+def uses_unindexed(shape: QueryShape) -> bool:
+    used = set(shape.equalities) | {f for f, _ in shape.order}
+    return bool(used & UNINDEXED_FIELDS.get(shape.collection, frozenset()))
 
 
 def recorded() -> set[QueryShape]:

@@ -201,6 +201,21 @@ _NOT_STORED_SCHEDULE = frozenset({"name", "update_time"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SlotReservation:
+    """The claim of one slot of one schedule: created with the execution it enqueued."""
+
+    schedule: str  #: the scheduled task's name
+    slot: datetime
+    execution_id: str
+    created_at: datetime
+    expires_at: datetime | None = None  #: the execution's, so TTL deletes both together
+
+    def to_document(self) -> dict[str, Any]:
+        """Return the Firestore fields for this reservation."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Lease:
     """Proof that one attempt holds an execution; every write by that attempt quotes it."""
 

@@ -1,8 +1,12 @@
-"""The composite indexes every store query needs, as data, and their Firestore JSON.
+"""The indexes the store's queries need, the fields no query uses, and their Firestore JSON.
 
 ``manage.py firestore_indexes`` prints the file the Firebase CLI deploys (or, with
-``--gcloud``, the equivalent ``gcloud firestore`` commands); the test suite records every query the store sends and fails if
-one is not covered here (the emulator does not enforce indexes, so nothing else would).
+``--gcloud``, the equivalent ``gcloud firestore`` commands): the composite indexes of
+``QUERY_SHAPES``, a single-field index exemption for every stored field no query filters
+or orders by (``UNINDEXED_FIELDS``), and the TTL policies. The test suite records every
+query the store sends and fails if one is not covered by a composite index, or uses an
+exempted field (the emulator enforces neither, so nothing else would); it also fails if a
+stored field is in neither set, so a new field forces the choice.
 """
 
 from __future__ import annotations
@@ -48,10 +52,67 @@ def _shapes() -> Iterable[QueryShape]:
     for size in range(1, len(LISTING_FILTERS) + 1):
         for fields in itertools.combinations(LISTING_FILTERS, size):
             yield QueryShape("executions", frozenset(fields), (("enqueued_at", DESC),))
+            yield QueryShape("executions", frozenset(fields), ())  # count(): merged equalities
+    yield QueryShape("executions", frozenset(), (("enqueued_at", DESC),))  # unfiltered listing
+    yield QueryShape("schedules", frozenset(), ())  # all schedules, by document id
 
 
+#: Every query shape the store runs (those served by single-field indexes included).
+ALL_QUERY_SHAPES: tuple[QueryShape, ...] = tuple(_shapes())
 #: Every query shape the store runs that needs a composite index.
-QUERY_SHAPES: tuple[QueryShape, ...] = tuple(s for s in _shapes() if s.needs_composite_index())
+QUERY_SHAPES: tuple[QueryShape, ...] = tuple(
+    s for s in ALL_QUERY_SHAPES if s.needs_composite_index()
+)
+#: The library's collections, without the prefix.
+COLLECTIONS = ("executions", "schedules", "schedule_slots")
+
+
+def queried_fields(collection: str) -> frozenset[str]:
+    """The fields of ``collection`` some query filters or orders by: they stay indexed."""
+    return frozenset(
+        field
+        for shape in ALL_QUERY_SHAPES
+        if shape.collection == collection
+        for field in (*shape.equalities, *(f for f, _ in shape.order))
+    )
+
+
+#: Stored fields that no query filters or orders by, per collection. Each gets a
+#: single-field index exemption: Firestore would otherwise index every field ascending and
+#: descending (every map subfield, every array element), which costs write latency and
+#: storage, lets large maps and arrays approach the 40,000 index entries per document, and
+#: makes each timestamp below (heartbeat_at is rewritten on every heartbeat) a sequential
+#: index range limited to about 500 writes per second. A stored field must be here or in
+#: ``queried_fields`` (the test suite checks both ways).
+UNINDEXED_FIELDS: Mapping[str, frozenset[str]] = {
+    "executions": frozenset(
+        {
+            # payloads and histories: JSON text, arrays of maps, W3C trace carrier
+            "args", "kwargs", "return_value", "errors", "worker_ids", "trace_context",
+            "dispatch_error",
+            # timestamps only read back (sequential: each would be a hotspot)
+            "started_at", "last_attempted_at", "heartbeat_at", "cancelled_at",
+            "dispatched_at", "expires_at",
+            # per-attempt bookkeeping and flags
+            "takes_context", "attempts", "max_attempts", "run_once", "timeout_seconds",
+            "lease_owner", "force_cancel", "redispatches", "redispatched_attempt",
+            "cloud_task_name", "cloud_run_execution", "scheduled_task",
+        }
+    ),
+    "schedules": frozenset(
+        {
+            "task_path", "schedule", "time_zone", "args", "kwargs", "backend", "queue_name",
+            "priority", "takes_context", "enabled", "description", "created_at", "updated_at",
+            "last_fired_at", "last_slot", "last_execution_id", "cloud_scheduler_job",
+            "sync_error",
+        }
+    ),
+    "schedule_slots": frozenset(
+        {"schedule", "slot", "execution_id", "created_at", "expires_at"}
+    ),
+}  # fmt: skip
+#: The timestamp a Firestore TTL policy deletes documents by, per collection.
+TTL_FIELDS: Mapping[str, str] = {"executions": "expires_at", "schedule_slots": "expires_at"}
 
 
 def covers(index: QueryShape, query: QueryShape) -> bool:
@@ -66,7 +127,8 @@ def covers(index: QueryShape, query: QueryShape) -> bool:
 def index_document(
     settings: StoreSettings, shapes: Sequence[QueryShape] = QUERY_SHAPES
 ) -> dict[str, Any]:
-    """The ``firestore.indexes.json`` content for a collection prefix (and TTL on expires_at)."""
+    """The ``firestore.indexes.json`` content for a collection prefix: composite indexes,
+    then an exemption (``indexes: []``) per unindexed field, with TTL where it applies."""
     indexes = [
         {
             "collectionGroup": f"{settings.collection_prefix}{shape.collection}",
@@ -78,22 +140,24 @@ def index_document(
         }
         for shape in shapes
     ]
-    ttl = [
+    overrides = [
         {
-            "collectionGroup": f"{settings.collection_prefix}{name}",
-            "fieldPath": "expires_at",
-            "ttl": True,
+            "collectionGroup": f"{settings.collection_prefix}{collection}",
+            "fieldPath": field,
+            **({"ttl": True} if TTL_FIELDS.get(collection) == field else {}),
             "indexes": [],
         }
-        for name in ("executions", "schedule_slots")
+        for collection in COLLECTIONS
+        for field in sorted(UNINDEXED_FIELDS[collection])
     ]
-    return {"indexes": indexes, "fieldOverrides": ttl}
+    return {"indexes": indexes, "fieldOverrides": overrides}
 
 
 def gcloud_commands(
     document: Mapping[str, Any], *, database: str, project: str | None = None
 ) -> list[str]:
-    """The ``gcloud firestore`` commands that create ``document``'s indexes and TTL policies.
+    """The ``gcloud firestore`` commands that create ``document``'s indexes, exemptions and
+    TTL policies.
 
     ``--async``: an index takes minutes to build, and gcloud would wait for each in turn.
     """
@@ -110,6 +174,15 @@ def gcloud_commands(
             *where, "--async",
         ]
         for index in document["indexes"]
+    ]  # fmt: skip
+    commands += [
+        [
+            "gcloud", "firestore", "indexes", "fields", "update", override["fieldPath"],
+            f"--collection-group={override['collectionGroup']}", "--disable-indexes",
+            *where, "--async",
+        ]
+        for override in document["fieldOverrides"]
+        if override.get("indexes") == []
     ]  # fmt: skip
     commands += [
         [

@@ -15,7 +15,7 @@ from ..exceptions import ScheduleNotFound
 from .cas import compare_and_set
 from .client import ServerClock, StoreSettings
 from .codec import ensure_fits
-from .documents import ScheduledTask, TaskExecution, is_document_id
+from .documents import ScheduledTask, SlotReservation, TaskExecution, is_document_id
 from .ops import (
     ASCENDING,
     DOCUMENT_ID,
@@ -159,13 +159,13 @@ class ScheduleStore:
             f"{executions}/{execution.id}", execution_data, what="The scheduled task's arguments"
         )
         now = self.clock.now()
-        reservation = {
-            "schedule": schedule.name,
-            "slot": slot,
-            "execution_id": execution.id,
-            "created_at": now,
-            "expires_at": execution.expires_at,
-        }
+        reservation = SlotReservation(
+            schedule=schedule.name,
+            slot=slot,
+            execution_id=execution.id,
+            created_at=now,
+            expires_at=execution.expires_at,
+        ).to_document()
         fired = {"last_fired_at": now, "last_slot": slot, "last_execution_id": execution.id}
         try:
             self.documents.commit(

@@ -110,7 +110,8 @@ def test_the_checker_catches_what_gcloud_would_refuse(tmp_path: Path) -> None:
 def test_gcloud_accepts_the_commands_the_library_prints(
     bare_project: str, gcloud: GoogleCloudEmulator, tmp_path: Path
 ) -> None:
-    """firestore_indexes --gcloud, and the E008 hints of check --deploy."""
+    """firestore_indexes --gcloud (a composite index, an exemption, the TTL policies), and
+    the E008 hints of check --deploy."""
     out = StringIO()
     call_command("firestore_indexes", "--gcloud", "--backend", "cloud", stdout=out)
     printed = out.getvalue().splitlines()
@@ -123,7 +124,11 @@ def test_gcloud_accepts_the_commands_the_library_prints(
         ["gcloud", "tasks", "queues", "create"],
         ["gcloud", "run", "jobs", "create"],
     ]
-    commands = [*dict.fromkeys([printed[0], *(p for p in printed if " ttls " in p)]), *hints]
+    exemption = next(p for p in printed if " --disable-indexes " in p)
+    commands = [
+        *dict.fromkeys([printed[0], exemption, *(p for p in printed if " ttls " in p)]),
+        *hints,
+    ]
     found = gcloud_cli.read_helps([gcloud_cli.command_path(c) for c in commands], tmp_path)
     assert {c: gcloud_cli.problems(c, found[gcloud_cli.command_path(c)]) for c in commands} == {
         c: [] for c in commands

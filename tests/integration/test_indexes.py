@@ -11,7 +11,13 @@ from django.tasks import task_backends
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from django_tasks_fs.store import ExecutionFilter, ExecutionStore
-from django_tasks_fs.store.indexes import QUERY_SHAPES, QueryShape, covers, index_document
+from django_tasks_fs.store.indexes import (
+    QUERY_SHAPES,
+    UNINDEXED_FIELDS,
+    QueryShape,
+    covers,
+    index_document,
+)
 from tests import index_recorder
 
 
@@ -33,6 +39,7 @@ def test_every_store_query_is_covered(executions: ExecutionStore) -> None:
         in shapes
     )
     assert index_recorder.uncovered() == []
+    assert index_recorder.unindexed_uses() == []
 
 
 def test_an_undeclared_query_is_caught(executions: ExecutionStore) -> None:
@@ -84,7 +91,9 @@ def test_the_command_prints_the_gcloud_commands_for_each_database(
         "firestore_indexes", "--gcloud", "--backend", "default", "--backend", "other", stdout=out
     )
     lines = out.getvalue().splitlines()
-    assert len(lines) == 2 * (len(QUERY_SHAPES) + 2)  # two databases: each its indexes, 2 TTLs
+    exemptions = sum(len(f) for f in UNINDEXED_FIELDS.values())
+    # two databases: each its composite indexes, its exemptions and 2 TTL policies
+    assert len(lines) == 2 * (len(QUERY_SHAPES) + exemptions + 2)
     where = f"'--database=(default)' --project={tasks_project} --async"
     assert lines[0] == (
         "gcloud firestore indexes composite create --collection-group=t_executions "

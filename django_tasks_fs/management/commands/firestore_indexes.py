@@ -1,4 +1,5 @@
-"""``manage.py firestore_indexes``: print firestore.indexes.json for the configured backends."""
+"""``manage.py firestore_indexes``: print firestore.indexes.json (composite indexes,
+exemptions, TTL) for the configured backends, or the equivalent gcloud commands."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from ...store.indexes import gcloud_commands, index_document
 
 class Command(BaseCommand):
     help = (
-        "Print the Firestore composite indexes and TTL overrides the library needs, for "
+        "Print the Firestore composite indexes, single-field index exemptions and TTL "
+        "policies the library needs, for "
         "`firebase deploy --only firestore:indexes`; with --gcloud, the gcloud commands that "
         "create them in each backend's database."
     )
