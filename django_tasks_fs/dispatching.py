@@ -1,9 +1,13 @@
 """The sweeper: hand executions to Google Cloud when the first hand-over didn't stick.
 
 * PENDING: ``enqueue()`` writes the execution before it calls Google Cloud, so nothing
-  is lost between the two; whatever stays PENDING for ``grace`` (a crash, an API error)
-  is sent again (Cloud Tasks de-duplicates by task name, so a repeat is harmless). One
-  whose queue or job does not exist is closed FAILED with that error, not sent again.
+  is lost between the two, and writes nothing after a successful send: the first
+  delivery's claim marks it DISPATCHED. Whatever stays PENDING for ``grace`` (a crash or
+  an API error before the send; or sent, but not delivered yet: a later ``run_after``, a
+  backlog) is sent again, and recorded DISPATCHED then: a repeat is harmless (Cloud
+  Tasks de-duplicates by task name, a Cloud Run resend finds the job execution it
+  started), and each execution is sent again at most once this way. One whose queue or
+  job does not exist is closed FAILED with that error, not sent again.
 * Abandoned: dispatched, not finished, and the platform has (probably) stopped
   delivering: a worker died holding the lease while every platform retry met that live
   lease, or the deliveries ran out. These are marked PENDING with a new dispatch number
@@ -60,11 +64,11 @@ def sweep(
         for e in abandoned
         if e.dispatch_state == DispatchState.DISPATCHED
     ]
-    redispatched = sum(1 for e in marked if e is not None and _send(backend, e))
+    redispatched = sum(1 for e in marked if e is not None and _send(backend, e, resend=False))
     pending = store.pending_dispatch(backend=backend.alias, older_than=now - grace, limit=limit)
     for finished in (e for e in pending if e.is_finished):
-        # Delivered and done although the answer to the send was lost: settle it, or it
-        # would come back in every sweep (and crowd out the ones that need a send).
+        # Finished while still PENDING (cancelled before its first delivery): settle it,
+        # or it would come back in every sweep (and crowd out the ones that need a send).
         store.set_dispatch(finished.id, DispatchState.DISPATCHED)
     dispatched = sum(1 for e in pending if not e.is_finished and _send(backend, e, resend=True))
     if pending or abandoned:
@@ -79,9 +83,10 @@ def sweep(
     return SweepReport(dispatched=dispatched, redispatched=redispatched)
 
 
-def _send(backend: GoogleCloudBackend, execution: TaskExecution, *, resend: bool = False) -> bool:
+def _send(backend: GoogleCloudBackend, execution: TaskExecution, *, resend: bool) -> bool:
+    """Send and record DISPATCHED (a sweep's sends are rare: each is confirmed at once)."""
     try:
-        after = backend.dispatch(execution, resend=resend)
+        after = backend.dispatch(execution, resend=resend, confirm=True)
     except MissingCloudResource as exc:
         logger.warning("not dispatched: %s", exc)  # closed FAILED: not sent again
         return False

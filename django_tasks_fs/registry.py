@@ -14,6 +14,7 @@ from django.tasks import task_backends
 
 from .backends.base import FirestoreBackend
 from .exceptions import ExecutionNotFound, UnknownBackend
+from .store import TaskExecution
 
 
 def _label(kind: type[Any]) -> str:
@@ -77,11 +78,26 @@ def backend_holding(execution_id: str) -> FirestoreBackend:
     That is the backend named in its document, or, if that alias is no longer
     configured, the backend whose store holds it. Raises ExecutionNotFound.
     """
+    return locate_execution(execution_id)[0]
+
+
+def locate_execution(execution_id: str) -> tuple[FirestoreBackend, TaskExecution | None]:
+    """``backend_holding``, and the execution as read there when that backend's store
+    is the one it was read from (None otherwise): a claim can start from it instead of
+    reading it again."""
     backends = firestore_backends()
     for backend in backends.values():
         try:
             execution = backend.executions.get(execution_id)
         except ExecutionNotFound:
             continue
-        return backends.get(execution.backend, backend)
+        holder = backends.get(execution.backend, backend)
+        same = _store_of(holder) == _store_of(backend)
+        return holder, execution if same else None
     raise ExecutionNotFound(f"No task execution with id {execution_id!r} in any backend.")
+
+
+def _store_of(backend: FirestoreBackend) -> tuple[object, ...]:
+    """What makes two backends' execution documents the same documents."""
+    s = backend.executions.settings
+    return (s.store, s.resolved_project(), s.database, s.executions_collection)

@@ -147,7 +147,15 @@ def _execute(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonRe
     task_name = re.sub(r"[^A-Za-z0-9_-]", "", raw_name)[:100]
     worker = f"cloud-tasks:{task_name or 'unknown'}"
     carrier = header_carrier(request.headers)
-    result = Attempt(backend, data["execution_id"], worker_id=worker, trace_carrier=carrier).run()
+    # One read and one write claim it; the claim also records the dispatch (the task's
+    # name from its headers): enqueue() wrote nothing after the send.
+    result = Attempt(
+        backend,
+        data["execution_id"],
+        worker_id=worker,
+        trace_carrier=carrier,
+        platform_names=backend.delivery_names(request.headers),
+    ).run()
     body = {"outcome": str(result.outcome), "reason": str(result.reason or "")}
     if result.outcome == Outcome.REFUSED and result.reason == ClaimReason.NOT_FOUND:
         return _json(404, error="Unknown execution.", **body)

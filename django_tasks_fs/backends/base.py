@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar
@@ -137,6 +137,12 @@ class FirestoreBackend(BaseTaskBackend):
     def dispatch(self, execution: TaskExecution) -> TaskExecution:
         """Hand a freshly written execution to the platform (nothing to do locally)."""
         return execution
+
+    def delivery_names(self, carrier: Mapping[str, str]) -> dict[str, str]:
+        """The platform's names for the delivery running an attempt, read from what the
+        platform hands it (request headers, environment), for the claim to record
+        (``cloud_task_name`` / ``cloud_run_execution``); none locally."""
+        return {}
 
     def build_execution(
         self, task: Any, args: Iterable[Any], kwargs: dict[str, Any], **fields: Any

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import ClassVar
 
@@ -13,6 +15,9 @@ from ..tracing import ENV_CARRIER
 from .google_cloud import GoogleCloudBackend, dispatch_id
 
 logger = logging.getLogger(__name__)
+
+#: Cloud Run job and execution ids (what a job's environment may name).
+_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 class CloudRunJobsBackend(GoogleCloudBackend):
@@ -64,6 +69,15 @@ class CloudRunJobsBackend(GoogleCloudBackend):
             env={**carrier, cloud_run.DISPATCH_ENV: marker},
         )
         return {"cloud_run_execution": name}
+
+    def delivery_names(self, carrier: Mapping[str, str]) -> dict[str, str]:
+        """The job execution running this process, from the variables Cloud Run sets
+        (``CLOUD_RUN_JOB``, ``CLOUD_RUN_EXECUTION``): force-cancel stops that one."""
+        job = carrier.get("CLOUD_RUN_JOB", "")
+        run = carrier.get("CLOUD_RUN_EXECUTION", "")
+        if not (_RUN_ID.fullmatch(job) and _RUN_ID.fullmatch(run)):
+            return {}
+        return {"cloud_run_execution": f"{self._target().job_path(job)}/executions/{run}"}
 
     def force_stop(self, execution: TaskExecution) -> None:
         """Cancel the job execution: Cloud Run sends SIGTERM, the task sees TaskCancelledError."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import ClassVar
 
@@ -9,6 +11,10 @@ from ..gcp import cloud_tasks
 from ..gcp.resources import CloudResource
 from ..store import TaskExecution
 from .google_cloud import GoogleCloudBackend, dispatch_id
+
+#: Cloud Tasks queue and task ids (what a delivery's headers may name).
+_QUEUE_ID = re.compile(r"[A-Za-z0-9-]{1,100}")
+_TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,500}")
 
 
 class CloudTasksBackend(GoogleCloudBackend):
@@ -52,3 +58,11 @@ class CloudTasksBackend(GoogleCloudBackend):
             headers=dict(execution.trace_context),  # W3C traceparent / tracestate
         )
         return {"cloud_task_name": name}
+
+    def delivery_names(self, carrier: Mapping[str, str]) -> dict[str, str]:
+        """The delivered task's name, from the headers Cloud Tasks sets on the request."""
+        queue = carrier.get("X-CloudTasks-QueueName", "")
+        task = carrier.get("X-CloudTasks-TaskName", "")
+        if not (_QUEUE_ID.fullmatch(queue) and _TASK_ID.fullmatch(task)):
+            return {}
+        return {"cloud_task_name": f"{self._target().queue_path(queue)}/tasks/{task}"}

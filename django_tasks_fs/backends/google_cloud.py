@@ -139,8 +139,17 @@ class GoogleCloudBackend(FirestoreBackend):
         """
         raise NotImplementedError
 
-    def dispatch(self, execution: TaskExecution, *, resend: bool = False) -> TaskExecution:
-        """Send a PENDING execution; record DISPATCHED, or the error (the sweeper retries).
+    def dispatch(
+        self, execution: TaskExecution, *, resend: bool = False, confirm: bool = False
+    ) -> TaskExecution:
+        """Send a PENDING execution; record the error if that fails (the sweeper retries).
+
+        A successful send writes nothing: the delivery's claim, a write it makes anyway,
+        marks the execution DISPATCHED and records the platform's names. Until then it
+        stays PENDING (a task whose ``run_after`` is hours ahead too); one still PENDING
+        after the sweeper's grace is sent again, which the platform recognises (the
+        dispatch's name is deterministic), and ``confirm`` (the sweeper's sends) then
+        records DISPATCHED at once, so each is sent again at most once.
 
         Raises MissingCloudResource (its queue or job does not exist) after closing the
         execution FAILED with that error: retrying cannot help until someone creates it.
@@ -157,6 +166,8 @@ class GoogleCloudBackend(FirestoreBackend):
             )
             error = f"{type(exc).__name__}: {exc}"[:2000]
             return self._record_dispatch(execution, DispatchState.PENDING, error=error)
+        if not confirm:
+            return execution
         return self._record_dispatch(execution, DispatchState.DISPATCHED, **names)
 
     def _refuse(self, execution: TaskExecution, exc: MissingCloudResource) -> bool:
@@ -177,7 +188,7 @@ class GoogleCloudBackend(FirestoreBackend):
         self, execution: TaskExecution, state: DispatchState, **fields: str
     ) -> TaskExecution:
         """Record the outcome; if Firestore fails now, leave it PENDING (the delivery or
-        the sweeper settles it) rather than fail an enqueue whose task was sent."""
+        the sweeper settles it) rather than fail an enqueue or a sweep."""
         try:
             return self.executions.set_dispatch(execution.id, state, **fields)
         except Exception:

@@ -63,6 +63,7 @@ class Attempt:
         max_attempts: int | None = None,
         recorder: Recorder | None = None,
         trace_carrier: Mapping[str, str] | None = None,
+        platform_names: Mapping[str, str] | None = None,
     ) -> None:
         self.backend = backend
         self.store = backend.executions
@@ -72,6 +73,8 @@ class Attempt:
         self.max_attempts = max_attempts
         self.recorder: Recorder = recorder or ImmediateRecorder(self.store)
         self.trace_carrier = trace_carrier  #: W3C context from the delivery (headers, env)
+        #: The delivery's resource names, recorded by the claim (FirestoreBackend.delivery_names)
+        self.platform_names = platform_names
 
     def run(self) -> AttemptResult:
         """Claim, run and record; never raises for task errors."""
@@ -103,6 +106,7 @@ class Attempt:
                 known=self.known,
                 max_attempts=self.max_attempts,
                 backend=self.backend.alias,
+                platform_names=self.platform_names,
             )
         except ExecutionNotFound:
             return AttemptResult(outcome=Outcome.REFUSED, reason=ClaimReason.NOT_FOUND)

@@ -8,6 +8,7 @@ testable without Firestore.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from django.tasks import TaskResultStatus
@@ -114,11 +115,15 @@ def claim(
     now: datetime,
     lease_duration: timedelta,
     backend: str | None = None,
+    platform_names: Mapping[str, str] | None = None,
 ) -> TaskExecution:
     """Start a new attempt, or raise ClaimRefused carrying the state to write (if any).
 
     ``backend``, when given, must own the execution (another backend's execution is
-    refused as not found, and left untouched).
+    refused as not found, and left untouched). ``platform_names`` (``cloud_task_name``,
+    ``cloud_run_execution``) name the delivery that runs the attempt: recorded with it,
+    so a dispatch costs no write of its own (and a force-cancel stops the run that holds
+    the lease).
 
     A refusal that ends the execution (run_once, attempts exhausted, cancelled) carries
     the FAILED execution in ``ClaimRefused.execution`` so the caller can persist it:
@@ -166,10 +171,15 @@ def claim(
         lease_owner=owner,
         lease_expires_at=now + lease_duration,
         heartbeat_at=now,
-        # A delivery proves the dispatch went through (its answer may have been lost).
+        # A delivery proves the dispatch went through: enqueue() does not write after a
+        # successful send, the first delivery's claim records it (see dispatching.py).
         dispatch_state=DispatchState.DISPATCHED
         if execution.dispatch_state == DispatchState.PENDING
         else execution.dispatch_state,
+        dispatch_error=None
+        if execution.dispatch_state == DispatchState.PENDING
+        else execution.dispatch_error,
+        **(platform_names or {}),
     )
 
 

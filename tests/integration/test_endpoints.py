@@ -83,6 +83,46 @@ def test_a_valid_delivery_runs_the_task(cloud: Any, issuer: TokenIssuer, tmp_pat
     assert cloud.executions.get(execution.id).update_time == after.update_time
 
 
+def test_the_delivery_records_the_dispatch_with_its_task_name(
+    cloud: Any, issuer: TokenIssuer, tmp_path: Path
+) -> None:
+    execution = stored(
+        cloud, str(tmp_path / "x"), dispatch_state=DispatchState.PENDING, dispatch_error="lost"
+    )
+    response = post(
+        "/tasks/execute/",
+        tokens.sign(issuer),
+        {"execution_id": execution.id, "backend": "cloud"},
+        **{"X-CloudTasks-QueueName": "default", "X-CloudTasks-TaskName": execution.id},
+    )
+    assert response.status_code == 200, response.content
+    after = cloud.executions.get(execution.id)
+    assert (after.status, after.dispatch_state) == (
+        TaskResultStatus.SUCCESSFUL,
+        DispatchState.DISPATCHED,
+    )
+    assert after.dispatch_error is None  # the delivery proves an earlier send went through
+    assert after.cloud_task_name == (
+        f"projects/{cloud.cloud.project_id}/locations/{cloud.cloud.location}"
+        f"/queues/default/tasks/{execution.id}"
+    )
+
+
+def test_a_delivery_with_malformed_task_headers_records_no_name(
+    cloud: Any, issuer: TokenIssuer, tmp_path: Path
+) -> None:
+    execution = stored(cloud, str(tmp_path / "x"), dispatch_state=DispatchState.PENDING)
+    response = post(
+        "/tasks/execute/",
+        tokens.sign(issuer),
+        {"execution_id": execution.id, "backend": "cloud"},
+        **{"X-CloudTasks-QueueName": "a/b", "X-CloudTasks-TaskName": execution.id},
+    )
+    assert response.status_code == 200, response.content
+    after = cloud.executions.get(execution.id)
+    assert (after.dispatch_state, after.cloud_task_name) == (DispatchState.DISPATCHED, None)
+
+
 def test_retryable_failure_asks_cloud_tasks_to_retry(cloud: Any, issuer: TokenIssuer) -> None:
     execution = stored(cloud, "", task_path="tests.tasks.failing", args=[], max_attempts=2)
     body = {"execution_id": execution.id, "backend": "cloud"}
@@ -243,8 +283,10 @@ def test_schedule_slot_enqueues_once_and_replays_change_nothing(
     assert cloud.executions.count() == 1
     execution = cloud.executions.get(first.json()["execution_id"])
     assert execution.scheduled_task == "every-minute"
-    assert execution.dispatch_state == DispatchState.DISPATCHED
-    assert cloud.sent == [execution.id]  # dispatched once, replays dispatched nothing
+    # Sent once, replays sent nothing; nothing written after the send (its delivery
+    # records the dispatch).
+    assert execution.dispatch_state == DispatchState.PENDING
+    assert cloud.sent == [execution.id]
 
 
 def test_a_slot_of_a_task_the_backend_refuses_enqueues_nothing(

@@ -21,7 +21,8 @@ from ...backends.base import FirestoreBackend
 from ...exceptions import ExecutionNotFound
 from ...execution.attempt import Attempt
 from ...execution.outcome import Outcome
-from ...registry import backend_holding, get_backend
+from ...registry import get_backend, locate_execution
+from ...store import TaskExecution
 from ...tracing import env_carrier
 from ...worker.chunks import worker_name
 from ...worker.logs import configure_logging
@@ -53,12 +54,21 @@ class Command(BaseCommand):
                 f"CLOUD_RUN_TASK_ATTEMPT must be a whole number, not {attempt_env!r}."
             )
         try:
-            backend = self._backend(options["backend"], execution_id)
+            backend, known = self._backend(options["backend"], execution_id)
         except ExecutionNotFound as exc:
             raise CommandError(str(exc), returncode=EXIT_UNKNOWN) from exc
         name = os.environ.get("CLOUD_RUN_EXECUTION") or worker_name()
         carrier = env_carrier(os.environ)  # TRACEPARENT / TRACESTATE from run_job
-        result = Attempt(backend, execution_id, worker_id=name, trace_carrier=carrier).run()
+        # One read in all: the claim starts from the version found (and decides on the
+        # server time that read brought), or reads it itself when --backend names it.
+        result = Attempt(
+            backend,
+            execution_id,
+            worker_id=name,
+            known=known,
+            trace_carrier=carrier,
+            platform_names=backend.delivery_names(os.environ),
+        ).run()
         if result.outcome == Outcome.REFUSED and result.execution is None:
             raise CommandError(
                 f"No task execution {execution_id!r} on backend {backend.alias!r}.",
@@ -73,5 +83,7 @@ class Command(BaseCommand):
             sys.exit(EXIT_SUCCEEDED)
         sys.exit(EXIT_FAILED)
 
-    def _backend(self, alias: str, execution_id: str) -> FirestoreBackend:
-        return get_backend(alias) if alias else backend_holding(execution_id)
+    def _backend(
+        self, alias: str, execution_id: str
+    ) -> tuple[FirestoreBackend, TaskExecution | None]:
+        return (get_backend(alias), None) if alias else locate_execution(execution_id)

@@ -4,7 +4,7 @@ compare-and-set (or one batch for several executions)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,8 +15,15 @@ from ..errors import ClaimRefused, LeaseLost
 from ..transitions import CancelOutcome
 from .base import ExecutionDocuments, Step, new_lease_owner
 
-#: Fields ``set_dispatch`` may set besides the dispatch state.
+#: Fields ``set_dispatch`` and ``claim`` may set besides the dispatch state.
 RESOURCE_NAME_FIELDS = frozenset({"cloud_task_name", "cloud_run_execution"})
+
+
+def _check_names(names: Mapping[str, str]) -> None:
+    if not set(names) <= RESOURCE_NAME_FIELDS:
+        raise TypeError(
+            f"Unknown resource name fields: {sorted(set(names) - RESOURCE_NAME_FIELDS)}"
+        )
 
 
 class ExecutionLifecycle(ExecutionDocuments):
@@ -31,6 +38,7 @@ class ExecutionLifecycle(ExecutionDocuments):
         worker_id: str,
         lease_duration: timedelta,
         backend: str | None,
+        platform_names: Mapping[str, str] | None = None,
     ) -> tuple[TaskExecution, ClaimRefused | None]:
         """The state a claim writes: the new attempt, or the FAILED state of a refusal
         that ends the execution (with that refusal). Raises ClaimRefused otherwise."""
@@ -43,6 +51,7 @@ class ExecutionLifecycle(ExecutionDocuments):
                 now=now,
                 lease_duration=lease_duration,
                 backend=backend,
+                platform_names=platform_names,
             )
         except ClaimRefused as exc:
             if exc.execution is None or not exc.execution.is_finished or current.is_finished:
@@ -59,15 +68,22 @@ class ExecutionLifecycle(ExecutionDocuments):
         known: TaskExecution | None = None,
         max_attempts: int | None = None,
         backend: str | None = None,
+        platform_names: Mapping[str, str] | None = None,
     ) -> Lease:
         """Win the lease for a new attempt; raise ClaimRefused with the reason otherwise.
 
-        ``backend`` refuses (NOT_FOUND, nothing written) another backend's execution.
+        One read (none with ``known``) and one conditional write when nobody races it;
+        without ``known`` the decision uses the read's own server time. ``backend``
+        refuses (NOT_FOUND, nothing written) another backend's execution.
         ``max_attempts`` overrides the stored limit (e.g. from a Cloud Tasks queue's
         retry config); 0 means unlimited, None keeps the stored limit. A refusal that
         ends the execution (run_once, exhausted, cancelled) writes it as FAILED first,
-        so nothing stays RUNNING.
+        so nothing stays RUNNING. ``platform_names`` name the delivery (see
+        transitions.claim): written with the attempt, and the claim of a PENDING
+        execution marks it DISPATCHED.
         """
+        if platform_names:
+            _check_names(platform_names)
         owner = new_lease_owner(worker_id)
 
         def decide(
@@ -82,6 +98,7 @@ class ExecutionLifecycle(ExecutionDocuments):
                 worker_id=worker_id,
                 lease_duration=lease_duration,
                 backend=backend,
+                platform_names=platform_names,
             )
 
         written, refused = self._decide_and_set(execution_id, decide, known=known)
@@ -232,17 +249,23 @@ class ExecutionLifecycle(ExecutionDocuments):
     def set_dispatch(
         self, execution_id: str, state: DispatchState, *, error: str | None = None, **names: str
     ) -> TaskExecution:
-        """Record the dispatch outcome (and Cloud resource names) of an execution."""
-        if not set(names) <= RESOURCE_NAME_FIELDS:
-            raise TypeError(
-                f"Unknown resource name fields: {sorted(set(names) - RESOURCE_NAME_FIELDS)}"
-            )
+        """Record the dispatch outcome (and Cloud resource names) of an execution.
+
+        A failed send (PENDING with ``error``) never undoes DISPATCHED: a delivery's
+        claim already proved that an earlier send went through.
+        """
+        _check_names(names)
 
         def step(current: TaskExecution, now: datetime) -> TaskExecution:
             if state == DispatchState.DISPATCHED:
                 return current.evolve(
                     dispatch_state=state, dispatch_error=None, dispatched_at=now, **names
                 )
+            if (
+                state == DispatchState.PENDING
+                and current.dispatch_state == DispatchState.DISPATCHED
+            ):
+                return current
             return current.evolve(dispatch_state=state, dispatch_error=error, **names)
 
         return self._compare_and_set(execution_id, step)
