@@ -47,13 +47,14 @@ def test_success_is_delivered_over_http(cloud_project: str, tmp_path: Path) -> N
     log = tmp_path / "ran.txt"
     result = tasks.record.using(backend="cloud").enqueue(str(log), "hello")
     cloud: Any = task_backends["cloud"]
+    wait_until(lambda: finished(result), timeout=30)
+    # Nothing was written after the send: the delivery's claim recorded the dispatch.
     stored = cloud.executions.get(result.id)
     assert stored.dispatch_state == DispatchState.DISPATCHED
     assert (
         stored.cloud_task_name
         == f"projects/{cloud_project}/locations/{LOCATION}/queues/default/tasks/{result.id}"
     )
-    wait_until(lambda: finished(result), timeout=30)
     assert result.status == TaskResultStatus.SUCCESSFUL
     assert result.return_value == "hello"
     assert result.worker_ids == [f"cloud-tasks:{result.id}"]
@@ -79,6 +80,27 @@ def test_deferred_task_runs_after_its_time(cloud_project: str, tmp_path: Path) -
     assert result.started_at >= when
 
 
+def test_a_task_deferred_past_the_grace_is_sent_again_once(
+    cloud_project: str, tmp_path: Path
+) -> None:
+    # Sent, but not delivered before the sweeper's grace: PENDING is all Firestore knows.
+    cloud: Any = task_backends["cloud"]
+    when = timezone.now() + timedelta(hours=3)
+    result = tasks.record.using(backend="cloud", run_after=when).enqueue(str(tmp_path), "x")
+    assert cloud.executions.get(result.id).dispatch_state == DispatchState.PENDING
+    # The re-send meets ALREADY_EXISTS (one task, its name): confirmed DISPATCHED.
+    assert sweep(cloud, grace=timedelta(0)) == SweepReport(dispatched=1, redispatched=0)
+    stored = cloud.executions.get(result.id)
+    assert stored.dispatch_state == DispatchState.DISPATCHED
+    queue = f"projects/{cloud_project}/locations/{LOCATION}/queues/default"
+    assert [t.name for t in tasks_client(cloud.emulator).list_tasks(parent=queue)] == [
+        f"{queue}/tasks/{result.id}"
+    ]
+    # Never again, and not taken for abandoned before its time.
+    assert sweep(cloud, grace=timedelta(0)) == SweepReport(dispatched=0, redispatched=0)
+    assert cloud.executions.get(result.id).update_time == stored.update_time
+
+
 def test_graceful_cancel_over_cloud_tasks(cloud_project: str, tmp_path: Path) -> None:
     log = tmp_path / "ran.txt"
     result = tasks.wait_for_cancel.using(backend="cloud").enqueue(str(log))
@@ -94,14 +116,16 @@ def test_cloud_run_job_success_and_forceful_cancel(cloud_project: str, tmp_path:
     log = tmp_path / "ran.txt"
     done = tasks.record.using(backend="cloudjobs", queue_name="e2e-job").enqueue(str(log), "job")
     jobs: Any = task_backends["cloudjobs"]
-    stored = jobs.executions.get(done.id)
-    assert stored.dispatch_state == DispatchState.DISPATCHED
-    assert stored.cloud_run_execution.startswith(
-        f"projects/{cloud_project}/locations/{LOCATION}/jobs/e2e-job/executions/"
-    )
-    assert stored.max_attempts == 2  # max_retries + 1
+    assert jobs.executions.get(done.id).max_attempts == 2  # max_retries + 1
     wait_until(lambda: finished(done), timeout=60)
     assert done.status == TaskResultStatus.SUCCESSFUL
+    # The job's claim recorded the dispatch and its job execution (CLOUD_RUN_EXECUTION).
+    stored = jobs.executions.get(done.id)
+    assert stored.dispatch_state == DispatchState.DISPATCHED
+    job = jobs_client(jobs.emulator).get_job(
+        name=f"projects/{cloud_project}/locations/{LOCATION}/jobs/e2e-job"
+    )
+    assert stored.cloud_run_execution == job.latest_created_execution.name
 
     slow = tasks.sleep_then_record.using(backend="cloudjobs", queue_name="e2e-job").enqueue(
         str(log), 60
@@ -160,8 +184,13 @@ def test_a_repeated_dispatch_is_deduplicated(
     )
     result = tasks.record.using(backend="cloud").enqueue(str(log), "once")
     gcloud.faults.clear()
-    assert cloud.executions.get(result.id).dispatch_state == DispatchState.PENDING
-    # ALREADY_EXISTS counts as dispatched; or the delivery came first and said so.
+    # PENDING with the error; or the delivery's claim came first and said DISPATCHED
+    # (the error recorded after it does not undo that).
+    assert cloud.executions.get(result.id).dispatch_state in (
+        DispatchState.PENDING,
+        DispatchState.DISPATCHED,
+    )
+    # ALREADY_EXISTS counts as dispatched.
     sweep(cloud, grace=timedelta(0))
     assert cloud.executions.get(result.id).dispatch_state == DispatchState.DISPATCHED
     wait_until(lambda: finished(result), timeout=30)
@@ -257,6 +286,8 @@ def test_a_job_whose_container_died_is_redispatched_by_the_sweeper(
     result = tasks.die_on_first_attempt.using(backend="cloudjobs", queue_name="e2e-job").enqueue(
         str(log), "second"
     )
+    # The first attempt's claim records the job execution running it.
+    wait_until(lambda: jobs.executions.get(result.id).cloud_run_execution, timeout=60)
     first_run = jobs.executions.get(result.id).cloud_run_execution
     client = executions_client(jobs.emulator)
     wait_until(lambda: client.get_execution(name=first_run).failed_count == 1, timeout=60)

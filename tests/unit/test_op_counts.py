@@ -1,4 +1,5 @@
-"""Operation accounting (store.ops.counting): the exact Firestore bill of the local lifecycle.
+"""Operation accounting (store.ops.counting): the exact Firestore bill of each lifecycle
+(local worker, Cloud Tasks' ``execute/``, Cloud Run Jobs' ``execute_task``).
 
 The figures are derived from the code, on the in-memory store (same operations as on
 Firestore). A change that adds a read or a write to the uncontended path fails here;
@@ -11,12 +12,16 @@ import functools
 import threading
 import uuid
 from collections.abc import Iterator
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.tasks import TaskResultStatus, task_backends
+from django.test import Client
 
 from django_tasks_fs.execution.recorders import BufferedRecorder
+from django_tasks_fs.store import DispatchState, TaskExecution
 from django_tasks_fs.store.ops import (
     CountingOps,
     MemoryDatabase,
@@ -36,28 +41,61 @@ from django_tasks_fs.store.ops.counting import (
     write_report,
 )
 from django_tasks_fs.worker import chunks
-from tests import tasks
+from tests import tasks, tokens
 
 TASKS = 5
+#: Heartbeats far apart, so that no renewal can fall inside these microsecond tasks.
+SLOW_HEARTBEAT = {"heartbeat_interval_seconds": 600, "heartbeat_timeout_seconds": 1200}
 
 
-@pytest.fixture
-def counts(settings: Any) -> Iterator[OpCounts]:
-    """One ProcessBackend on a fresh in-memory project, its operations counted.
-
-    Heartbeats are far apart so that no renewal can fall inside these microsecond tasks.
-    """
+def one_backend(settings: Any, backend: str, **options: Any) -> None:
+    """TASKS: one backend of class ``backend`` on a fresh in-memory project."""
     settings.TASKS = {
         "default": {
-            "BACKEND": "django_tasks_fs.backends.ProcessBackend",
+            "BACKEND": f"django_tasks_fs.backends.{backend}",
             "OPTIONS": {
                 "project_id": f"ops-{uuid.uuid4().hex[:8]}",
                 "store": "memory",
-                "heartbeat_interval_seconds": 600,
-                "heartbeat_timeout_seconds": 1200,
+                **SLOW_HEARTBEAT,
+                **options,
             },
         }
     }
+
+
+def cloud_backend(settings: Any, backend: str, **options: Any) -> Any:
+    """A Google Cloud backend whose platform calls are fakes that always succeed (the
+    endpoints and commands are what is counted here; tests/e2e drives the real APIs)."""
+    one_backend(
+        settings,
+        backend,
+        location="us-central1",
+        base_url="http://testserver/tasks/",
+        oidc_service_account="invoker@tests.iam.gserviceaccount.com",
+        emulator_host="127.0.0.1:9",
+        cache_ttl_max_attempts=0,
+        **options,
+    )
+    cloud: Any = task_backends["default"]
+
+    def send(execution: TaskExecution, *, resend: bool = False) -> dict[str, str]:
+        return {}
+
+    cloud.send = send
+    cloud.platform_max_attempts = lambda queue: 3
+    return cloud
+
+
+def new_process() -> Any:
+    """The backend as a new process sees it: a fresh store whose clock knows nothing
+    (the in-memory documents stay: they belong to the project, not the store)."""
+    del task_backends["default"]
+    return task_backends["default"]
+
+
+@pytest.fixture
+def counts() -> Iterator[OpCounts]:
+    """Operations of the stores created in this test (after TASKS is set), counted."""
     counted = enable_counting()
     counted.reset()
     try:
@@ -69,8 +107,9 @@ def counts(settings: Any) -> Iterator[OpCounts]:
 
 
 def test_local_lifecycle_costs_three_writes_and_one_read_per_task(
-    counts: OpCounts, monkeypatch: pytest.MonkeyPatch
+    counts: OpCounts, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    one_backend(settings, "ProcessBackend")
     backend: Any = task_backends["default"]
     store = backend.executions
     assert isinstance(store.documents, CountingOps)
@@ -119,6 +158,94 @@ def test_local_lifecycle_costs_three_writes_and_one_read_per_task(
         "rpcs": 2,
     }
     assert all(store.get(r.id).status == TaskResultStatus.SUCCESSFUL for r in results)
+
+
+def enqueue_counts(tasks_enqueued: int) -> dict[str, int]:
+    """The enqueue process: its one read of the server's time, then one create per task
+    (nothing written after the send: the delivery's claim records the dispatch)."""
+    return {
+        "writes": tasks_enqueued,
+        "reads": 1,
+        "billed_reads": 1,
+        "queries": 0,
+        "commits": tasks_enqueued,
+        "conflicts": 0,
+        "rpcs": tasks_enqueued + 1,
+    }
+
+
+#: One delivery, uncontended: the claim's read and write, the result's write. No read of
+#: the server's time: the claim decides on the time its own read brought.
+DELIVERY = {
+    "writes": 2,
+    "reads": 1,
+    "billed_reads": 1,
+    "queries": 0,
+    "commits": 2,
+    "conflicts": 0,
+    "rpcs": 3,
+}
+
+
+def test_cloud_tasks_lifecycle_costs_three_writes_and_one_read_per_task(
+    counts: OpCounts, settings: Any, certs: Any, issuer: Any
+) -> None:
+    cloud = cloud_backend(settings, "CloudTasksBackend", oidc_certs_url=certs.url)
+    results = [tasks.noop.enqueue() for _ in range(TASKS)]
+    assert counts.as_dict() == enqueue_counts(TASKS)
+    assert {cloud.executions.get(r.id).dispatch_state for r in results} == {DispatchState.PENDING}
+
+    counts.reset()
+    new_process()  # the app serving execute/ (a clock that has learned nothing yet)
+    client = Client()
+    for result in results:
+        response = client.post(
+            "/tasks/execute/",
+            f"execution_id={result.id}&backend=default",
+            content_type="application/x-www-form-urlencoded",
+            HTTP_AUTHORIZATION=f"Bearer {tokens.sign(issuer)}",
+            HTTP_X_CLOUDTASKS_QUEUENAME="default",
+            HTTP_X_CLOUDTASKS_TASKNAME=result.id,
+        )
+        assert response.status_code == 200, response.content
+    assert counts.as_dict() == {k: TASKS * v for k, v in DELIVERY.items()}
+
+    stored = [new_process().executions.get(r.id) for r in results]
+    assert {(e.status, e.dispatch_state) for e in stored} == {
+        (TaskResultStatus.SUCCESSFUL, DispatchState.DISPATCHED)
+    }
+    assert stored[0].cloud_task_name == (
+        f"projects/{cloud.cloud.project_id}/locations/us-central1/queues/default"
+        f"/tasks/{results[0].id}"
+    )
+
+
+def test_cloud_run_jobs_lifecycle_costs_three_writes_and_one_read_per_task(
+    counts: OpCounts, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cloud = cloud_backend(settings, "CloudRunJobsBackend", oidc_certs_url="http://127.0.0.1:9/")
+    result = tasks.noop.enqueue()
+    assert counts.as_dict() == enqueue_counts(1)
+
+    # The job's process: execute_task <id>, without --backend (found by its one read).
+    counts.reset()
+    new_process()
+    monkeypatch.setenv("CLOUD_RUN_JOB", "default")
+    monkeypatch.setenv("CLOUD_RUN_EXECUTION", "default-x7k2p")
+    with pytest.raises(SystemExit) as exited:
+        call_command("execute_task", result.id, stdout=StringIO())
+    assert exited.value.code == 0
+    assert counts.as_dict() == DELIVERY
+
+    stored = new_process().executions.get(result.id)
+    assert (stored.status, stored.dispatch_state) == (
+        TaskResultStatus.SUCCESSFUL,
+        DispatchState.DISPATCHED,
+    )
+    assert stored.cloud_run_execution == (
+        f"projects/{cloud.cloud.project_id}/locations/us-central1/jobs/default"
+        "/executions/default-x7k2p"
+    )
 
 
 def test_conflicts_counts_and_empty_queries_are_billed_as_firestore_bills_them() -> None:

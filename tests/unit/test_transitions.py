@@ -254,6 +254,40 @@ def test_a_delivery_proves_the_dispatch() -> None:
     assert claimed(local).dispatch_state == DispatchState.LOCAL
 
 
+def test_the_claim_records_the_delivery_that_runs_the_attempt() -> None:
+    # enqueue() writes nothing after a successful send: the claim is the dispatch record.
+    lost = execution(
+        dispatch_state=DispatchState.PENDING, dispatch_error="DEADLINE_EXCEEDED", max_attempts=None
+    )
+    first = transitions.claim(
+        lost,
+        SETTINGS,
+        owner="o1",
+        worker_id="o1",
+        now=NOW,
+        lease_duration=LEASE,
+        platform_names={"cloud_run_execution": "projects/p/locations/l/jobs/j/executions/e1"},
+    )
+    assert (first.dispatch_state, first.dispatch_error) == (DispatchState.DISPATCHED, None)
+    assert first.cloud_run_execution == "projects/p/locations/l/jobs/j/executions/e1"
+    assert first.dispatched_at is None  # needs_redispatch counts from enqueued_at then
+    # A later attempt in another job execution (a re-dispatch): force-cancel stops that one.
+    expired = NOW + LEASE
+    second = transitions.claim(
+        first,
+        SETTINGS,
+        owner="o2",
+        worker_id="o2",
+        now=expired,
+        lease_duration=LEASE,
+        platform_names={"cloud_run_execution": "projects/p/locations/l/jobs/j/executions/e2"},
+    )
+    assert second.cloud_run_execution.endswith("/e2")
+    # A claim that names nothing (a delivery without the platform's variables) keeps it.
+    third = claimed(second, owner="o3", now=expired + LEASE)
+    assert third.cloud_run_execution == second.cloud_run_execution
+
+
 MISSING = ErrorEntry(
     exception_class_path="django_tasks_fs.exceptions.MissingCloudResource",
     traceback="MissingCloudResource: The Cloud Tasks queue 'q' does not exist ...\n",
