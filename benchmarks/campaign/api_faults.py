@@ -119,8 +119,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             injected,
         )
         every = [(cloud, i) for i in task_ids] + [(jobs, i) for i in job_ids]
+        # PENDING with the send's error: a send that went through leaves PENDING too (its
+        # delivery's claim records the dispatch), so the state alone would count those.
         pending_after_enqueue = sum(
-            1 for b, i in every if b.executions.get(i).dispatch_state == DispatchState.PENDING
+            1
+            for b, i in every
+            if (e := b.executions.get(i)).dispatch_state == DispatchState.PENDING
+            and e.dispatch_error is not None
         )
         # The sweeper, as Cloud Scheduler would call it, until everything has finished.
         report: Counter[str] = Counter()

@@ -21,7 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from ..backends.base import FirestoreBackend
 from ..exceptions import ExecutionNotFound, MissingCloudResource, TaskNotImportable
 from ..registry import backend_holding, firestore_backends
-from ..store import TaskExecution
+from ..store import DispatchState, TaskExecution
 from ..store.documents import is_document_id
 from .common import (
     FirestoreModelAdmin,
@@ -159,7 +159,7 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
             ("Last heartbeat", local(e.heartbeat_at)),
             ("Cancel requested", local(e.cancelled_at)),
             ("Force cancel", e.force_cancel),
-            ("Dispatch state", str(e.dispatch_state)),
+            ("Dispatch state", dispatch_state_label(e)),
             ("Dispatch error", e.dispatch_error or ""),
             ("Cloud Tasks task", e.cloud_task_name or ""),
             ("Cloud Run execution", e.cloud_run_execution or ""),
@@ -298,3 +298,18 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
                 messages.error(request, f"{action.label} failed for {execution.id}: {exc}")
                 continue
             messages.success(request, format_html("{}", done))
+
+
+def dispatch_state_label(execution: TaskExecution) -> str:
+    """The dispatch state, and what PENDING means for this one: a successful send is
+    recorded by the first delivery, so a task sent but not delivered yet (a later
+    run_after, a backlog) is PENDING too, and that is no cause for alarm."""
+    state = str(execution.dispatch_state)
+    if execution.dispatch_state != DispatchState.PENDING or execution.is_finished:
+        return state
+    if execution.dispatch_error:
+        return f"{state}: the send failed; the sweeper sends it again"
+    return (
+        f"{state}: sent, awaiting its first delivery "
+        "(which records it; the sweeper sends it again if none comes)"
+    )

@@ -9,9 +9,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.tasks import task_backends
+from django.tasks import TaskResultStatus, task_backends
 from django.utils import timezone
 
+from django_tasks_fs.admin.executions import dispatch_state_label
 from django_tasks_fs.dispatching import SweepReport, sweep
 from django_tasks_fs.exceptions import GoogleCloudError
 from django_tasks_fs.store import DispatchState, TaskExecution
@@ -124,3 +125,15 @@ def test_delivery_names_come_from_what_each_platform_hands_its_delivery(
     for bad in ({}, {"X-CloudTasks-QueueName": "q"}, {**headers, "X-CloudTasks-TaskName": "a/b"}):
         assert cloud.delivery_names(bad) == {}
     assert jobs.delivery_names({**env, "CLOUD_RUN_JOB": "../x"}) == {}
+
+
+def test_the_admin_says_what_a_pending_dispatch_means(cloud: Any) -> None:
+    sent = cloud.executions.get(tasks.noop.using(backend="cloud").enqueue().id)
+    assert dispatch_state_label(sent).startswith("PENDING: sent, awaiting its first delivery")
+    failed = sent.evolve(dispatch_error="GoogleCloudError: UNAVAILABLE")
+    assert dispatch_state_label(failed) == "PENDING: the send failed; the sweeper sends it again"
+    for plain in (
+        sent.evolve(dispatch_state=DispatchState.DISPATCHED),
+        sent.evolve(status=TaskResultStatus.FAILED),
+    ):
+        assert dispatch_state_label(plain) == str(plain.dispatch_state)
