@@ -69,7 +69,7 @@ def sweep(
     for finished in (e for e in pending if e.is_finished):
         # Finished while still PENDING (cancelled before its first delivery): settle it,
         # or it would come back in every sweep (and crowd out the ones that need a send).
-        store.set_dispatch(finished.id, DispatchState.DISPATCHED)
+        store.set_dispatch(finished.id, DispatchState.DISPATCHED, known=finished)
     dispatched = sum(1 for e in pending if not e.is_finished and _send(backend, e, resend=True))
     if pending or abandoned:
         logger.info(

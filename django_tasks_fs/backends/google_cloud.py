@@ -190,7 +190,7 @@ class GoogleCloudBackend(FirestoreBackend):
         """Record the outcome; if Firestore fails now, leave it PENDING (the delivery or
         the sweeper settles it) rather than fail an enqueue or a sweep."""
         try:
-            return self.executions.set_dispatch(execution.id, state, **fields)
+            return self.executions.set_dispatch(execution.id, state, known=execution, **fields)
         except Exception:
             logger.warning(
                 "could not record the dispatch (%s) execution_id=%s",

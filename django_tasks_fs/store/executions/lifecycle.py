@@ -247,12 +247,19 @@ class ExecutionLifecycle(ExecutionDocuments):
         )
 
     def set_dispatch(
-        self, execution_id: str, state: DispatchState, *, error: str | None = None, **names: str
+        self,
+        execution_id: str,
+        state: DispatchState,
+        *,
+        error: str | None = None,
+        known: TaskExecution | None = None,
+        **names: str,
     ) -> TaskExecution:
         """Record the dispatch outcome (and Cloud resource names) of an execution.
 
-        A failed send (PENDING with ``error``) never undoes DISPATCHED: a delivery's
-        claim already proved that an earlier send went through.
+        ``known`` (the version just written or queried) saves the read when nobody wrote
+        since. A failed send (PENDING with ``error``) never undoes DISPATCHED: a
+        delivery's claim already proved that an earlier send went through.
         """
         _check_names(names)
 
@@ -268,7 +275,7 @@ class ExecutionLifecycle(ExecutionDocuments):
                 return current
             return current.evolve(dispatch_state=state, dispatch_error=error, **names)
 
-        return self._compare_and_set(execution_id, step)
+        return self._compare_and_set(execution_id, step, known=known)
 
     def refuse_dispatch(self, execution_id: str, error: ErrorEntry) -> TaskExecution:
         """Close an execution the platform cannot take FAILED (transitions.refuse_dispatch)."""
