@@ -15,12 +15,10 @@ from django.tasks import TaskResultStatus
 from ...exceptions import ExecutionNotFound
 from ..documents import DispatchState, TaskExecution
 from ..ops import ASCENDING, DESCENDING, Delete, Filter, Query
-from .base import ExecutionDocuments
+from .base import MAX_BATCH_WRITES, ExecutionDocuments
 
 #: Firestore's limit for values in an ``in`` filter.
 MAX_IN_VALUES = 30
-#: Firestore's limit of writes per commit.
-MAX_BATCH_WRITES = 500
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,7 +179,7 @@ class ExecutionQueries(ExecutionDocuments):
         return self.documents.count(self._finished_before(backend, status, before))
 
     def delete_many(self, execution_ids: Sequence[str]) -> int:
-        """Delete executions in batches of 500 (Firestore's limit per commit)."""
+        """Delete executions in commits of MAX_BATCH_WRITES."""
         for start in range(0, len(execution_ids), MAX_BATCH_WRITES):
             chunk = execution_ids[start : start + MAX_BATCH_WRITES]
             self.documents.commit([Delete(self.collection_name, self._id(i)) for i in chunk])
