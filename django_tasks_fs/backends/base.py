@@ -272,9 +272,8 @@ class FirestoreBackend(BaseTaskBackend):
         if not arguments:
             return []
         template = self.new_execution(task)
-        executions = [with_arguments(template, a) for a in arguments]
-        with producer_batch_span(self, template, len(executions)) as carrier:
-            executions = [e.evolve(trace_context=carrier) for e in executions]
+        with producer_batch_span(self, template, len(arguments)) as carrier:
+            executions = [with_arguments(template, a, trace_context=carrier) for a in arguments]
             batches = self.executions.plan_creates(executions)
             written: list[TaskExecution] = []
             try:
@@ -284,7 +283,8 @@ class FirestoreBackend(BaseTaskBackend):
                 enqueued = self._enqueued(task, written)
                 raise StoreUnavailable(
                     f"{exc} The first {len(enqueued)} of {len(executions)} calls were "
-                    f"enqueued (their results are in .enqueued); the others were not.",
+                    f"enqueued (their results are in .enqueued); the others were not, "
+                    f"unless maybe_written (then the failed commit's may be).",
                     execution_id=exc.execution_id,
                     maybe_written=exc.maybe_written,
                     enqueued=enqueued,

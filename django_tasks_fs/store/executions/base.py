@@ -37,7 +37,7 @@ Step = Callable[[TaskExecution, datetime], TaskExecution]
 
 #: How an outage while enqueueing is worded (see store.calls.create_unique).
 _ENQUEUE = UniqueCreate(subject="the task", verb="enqueued")
-_ENQUEUE_MANY = UniqueCreate(subject="this commit's tasks", verb="enqueued")
+_ENQUEUE_MANY = UniqueCreate(subject="this commit of tasks", verb="written")
 
 #: Documents written per commit by the store's batches (deletes, bulk enqueue).
 #: Firestore's old cap of 500 writes per commit is gone from its limits; what binds now
