@@ -151,6 +151,8 @@ def test_pages_counts_and_retention(
     assert second.next_cursor is None
     assert executions.count(filters) == 5
     assert executions.count() == 6
+    assert executions.count(filters, limit=3) == 3  # a capped count (the admin's)
+    assert executions.count(filters, limit=10) == 5
     with pytest.raises(ExecutionNotFound):
         executions.page(cursor=new_execution_id())
 
