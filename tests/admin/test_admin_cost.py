@@ -29,8 +29,9 @@ LIST = ADMIN + "taskexecution/"
 STATUSES = ["SUCCESSFUL", "SUCCESSFUL", "SUCCESSFUL", "FAILED", "READY", "RUNNING"]
 QUEUES = ["default", "default", "default", "emails", "reports"]  # 5: coprime with 6
 TASKS = ["tests.tasks.noop", "tests.tasks.echo", "tests.tasks.failing", "tests.tasks.permanent"]
-#: Reads a page may make beyond its rows: 4 capped counts and the cursor's document.
-OVERHEAD = 5
+#: Reads a page may make beyond its rows: 4 capped counts, the cursor's document, and
+#: the one execution past the page that says whether there is a next page.
+OVERHEAD = 6
 
 
 @pytest.fixture
@@ -74,7 +75,8 @@ def measure(client: Client, counts: OpCounts, url: str) -> dict[str, Any]:
     response = client.get(url)
     assert response.status_code == 200, url
     rows = len(response.context["rows"]) if "rows" in response.context else 1  # detail: 1
-    return {"response": response, "rows": rows, **counts.as_dict()}
+    has_next = bool(response.context.get("next_url"))
+    return {"response": response, "rows": rows, "has_next": has_next, **counts.as_dict()}
 
 
 def pages(client: Client, counts: OpCounts, newest: str) -> dict[str, dict[str, Any]]:
@@ -101,16 +103,22 @@ def test_a_page_costs_the_same_over_250_and_3000_executions(
     for page, cost in large.items():
         assert cost["writes"] == 0, page
         assert cost["queries"] == small[page]["queries"], page
-        # Documents read beyond the rows shown: the counts (and the cursor) only.
-        beyond = {size[page]["reads"] - size[page]["rows"] for size in (small, large)}
+        # Documents read beyond the rows shown: the counts, the cursor, and, when there is
+        # a next page, its first row (read to know that there is one).
+        beyond = {
+            size[page]["reads"] - size[page]["rows"] - size[page]["has_next"]
+            for size in (small, large)
+        }
         assert len(beyond) == 1, (page, small[page], large[page])
         assert cost["rows"] <= per_page
         assert cost["billed_reads"] <= per_page + OVERHEAD, page
     assert large["first page"]["rows"] == large["next page"]["rows"] == per_page
     assert large["filtered page"]["rows"] == per_page  # 3,000 / 30 such executions
-    # A list page: 1 query for the rows, 4 counts; the next one also reads its cursor.
+    # A list page: 1 query for the rows (+1 past the page), 4 counts; the next one also
+    # reads its cursor.
     assert large["first page"]["queries"] == 5
-    assert large["next page"]["reads"] == per_page + 4 + 1
+    assert large["first page"]["reads"] == per_page + 1 + 4
+    assert large["next page"]["reads"] == per_page + 1 + 4 + 1
     assert (large["detail"]["queries"], large["detail"]["reads"]) == (0, 1)
 
 
