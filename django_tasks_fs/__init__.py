@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .bulk import aenqueue_many, enqueue_many
     from .cancellation import cancel_task, is_task_cancelled
     from .exceptions import (
         ContentionError,
@@ -58,8 +59,10 @@ __all__ = [
     "WorkerLost",
     "WorkerStartError",
     "__version__",
+    "aenqueue_many",
     "cancel_task",
     "delete_scheduled_task",
+    "enqueue_many",
     "is_task_cancelled",
     "rename_scheduled_task",
     "schedule_task",
@@ -67,6 +70,8 @@ __all__ = [
 
 #: Where each name of ``__all__`` lives (``__version__`` comes from the installed metadata).
 _LAZY = {
+    "enqueue_many": ".bulk",
+    "aenqueue_many": ".bulk",
     "cancel_task": ".cancellation",
     "is_task_cancelled": ".cancellation",
     "schedule_task": ".scheduling",

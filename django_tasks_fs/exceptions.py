@@ -30,6 +30,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from django.core.exceptions import ImproperlyConfigured
 from django.tasks.exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
 
@@ -103,12 +106,23 @@ class StoreUnavailable(TaskFsError):
     new execution would have had. ``maybe_written`` is False when no attempt reached
     Firestore (the task was not enqueued); True when one may have been received and
     applied late (read the result by ``execution_id`` once Firestore is back to know).
+    From ``enqueue_many()``, ``enqueued`` holds the results of the calls enqueued
+    before the failure: the first ``len(enqueued)`` calls, in order; ``execution_id``
+    and ``maybe_written`` then speak for the next commit's executions.
     """
 
-    def __init__(self, message: str, *, execution_id: str = "", maybe_written: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        execution_id: str = "",
+        maybe_written: bool = False,
+        enqueued: Sequence[Any] = (),
+    ):
         super().__init__(message)
         self.execution_id = execution_id
         self.maybe_written = maybe_written
+        self.enqueued: list[Any] = list(enqueued)
 
 
 class StoreNotConfigured(TaskFsError, ImproperlyConfigured):

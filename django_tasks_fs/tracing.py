@@ -66,6 +66,27 @@ def producer_span(backend: Backend, execution: TaskExecution) -> Iterator[dict[s
 
 
 @contextmanager
+def producer_batch_span(
+    backend: Backend, template: TaskExecution, count: int
+) -> Iterator[dict[str, str]]:
+    """One span around a bulk enqueue of ``count`` executions like ``template`` (same
+    task and queue); yields the carrier every one of them stores and sends."""
+    if trace is None:
+        yield {}
+        return
+    attributes = _attributes(backend, template, "send")
+    del attributes["messaging.message.id"]  # many messages: their count instead
+    attributes["messaging.batch.message_count"] = count
+    tracer = trace.get_tracer(TRACER_NAME)
+    with tracer.start_as_current_span(
+        f"send {template.queue_name}", kind=SpanKind.PRODUCER, attributes=attributes
+    ):
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        yield carrier
+
+
+@contextmanager
 def consumer_span(
     backend: Backend, execution: TaskExecution, carrier: Mapping[str, str] | None = None
 ) -> Iterator[Any]:

@@ -82,9 +82,13 @@ def wait_for_cancel(context: TaskContext, path: str, seconds: float = 30.0) -> s
 
 @task(queue_name="default")
 def sleep_then_record(path: str, seconds: float) -> str:
-    """Sleep (interruptibly), then record; records 'interrupted' if stopped by a signal."""
-    _record(path, "started")
+    """Sleep (interruptibly), then record; records 'interrupted' if stopped by a signal.
+
+    "started" is recorded inside the ``try``: a signal that lands while it is being
+    written (a process descheduled on a loaded machine) is still recorded as such.
+    """
     try:
+        _record(path, "started")
         time.sleep(seconds)
     except BaseException as exc:
         _record(path, f"interrupted {type(exc).__name__}")

@@ -313,6 +313,71 @@ def _tail(path: Path, chars: int = 4000) -> str:
     return path.read_text(errors="replace")[-chars:]
 
 
+def _anchor_env(anchor: Anchor, db_path: Path, tasks: int) -> dict[str, str]:
+    """The environment of the anchor's processes: its own settings, no inherited Django."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "VIRTUAL_ENV"))
+        and key not in ("PYTHONPATH", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE")
+    }
+    env.update(anchor.env)
+    env.update(
+        DJANGO_SETTINGS_MODULE="settings",
+        BENCH_SQLITE_PATH=str(db_path),
+        BENCH_TASKS=str(tasks),
+    )
+    return env
+
+
+def _timed_enqueue(
+    anchor: Anchor,
+    manage: list[str],
+    env: dict[str, str],
+    db_path: Path,
+    tasks: int,
+    timeout: float,
+) -> float:
+    """Enqueue ``tasks`` noop tasks in one shell process; return the seconds the N
+    ``enqueue()`` calls took. Raises AnchorError unless exactly N rows are READY."""
+    shell = [*manage, "shell", "--no-imports", "-c", ENQUEUE_SCRIPT]
+    result = _run(shell, env=env, cwd=anchor.project_dir, timeout=timeout)
+    enqueue_s = float(json.loads(result.stdout.strip().splitlines()[-1])["enqueue_s"])
+    counts = _status_counts(db_path, anchor.table)
+    if counts != {"READY": tasks}:
+        raise AnchorError(f"{anchor.name}: after enqueue expected {tasks} READY, got {counts}")
+    return enqueue_s
+
+
+def time_enqueue(
+    name: str, tasks: int, *, venv: Path = DEFAULT_VENV, timeout: float = 3600.0
+) -> dict[str, Any]:
+    """Only step 3 of ``run_anchor`` (on a freshly migrated SQLite file): the seconds
+    ``tasks`` serial ``enqueue()`` calls take, each committing on its own."""
+    if name not in ANCHORS:
+        raise AnchorError(f"unknown anchor {name!r}; choose from {sorted(ANCHORS)}")
+    anchor = ANCHORS[name]
+    python = ensure_venv(venv)
+    workdir = Path(tempfile.mkdtemp(prefix=f"anchor-{name}-"))
+    db_path = workdir / "db.sqlite3"
+    env = _anchor_env(anchor, db_path, tasks)
+    manage = [str(python), "manage.py"]
+    try:
+        _run([*manage, "migrate", "-v", "0"], env=env, cwd=anchor.project_dir)
+        enqueue_s = _timed_enqueue(anchor, manage, env, db_path, tasks, timeout)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "system": anchor.system,
+        "anchor": name,
+        "tasks": tasks,
+        "enqueue_s": round(enqueue_s, 4),
+        "enqueue_tasks_per_s": round(tasks / enqueue_s, 1),
+        "storage": f"SQLite ({SQLITE_OPTIONS}), fresh file in a temp dir",
+        "versions": installed_versions(python),
+    }
+
+
 def run_anchor(
     name: str,
     tasks: int,
@@ -333,18 +398,7 @@ def run_anchor(
     python = ensure_venv(venv)
     workdir = Path(tempfile.mkdtemp(prefix=f"anchor-{name}-"))
     db_path = workdir / "db.sqlite3"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "VIRTUAL_ENV"))
-        and key not in ("PYTHONPATH", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE")
-    }
-    env.update(anchor.env)
-    env.update(
-        DJANGO_SETTINGS_MODULE="settings",
-        BENCH_SQLITE_PATH=str(db_path),
-        BENCH_TASKS=str(tasks),
-    )
+    env = _anchor_env(anchor, db_path, tasks)
     manage = [str(python), "manage.py"]
     try:
         _run([*manage, "migrate", "-v", "0"], env=env, cwd=anchor.project_dir)
@@ -353,12 +407,7 @@ def run_anchor(
         _run([*manage, *anchor.idle], env=env, cwd=anchor.project_dir, timeout=300)
         idle_run_s = time.perf_counter() - start
 
-        shell = [*manage, "shell", "--no-imports", "-c", ENQUEUE_SCRIPT]
-        result = _run(shell, env=env, cwd=anchor.project_dir, timeout=timeout)
-        enqueue_s = float(json.loads(result.stdout.strip().splitlines()[-1])["enqueue_s"])
-        counts = _status_counts(db_path, anchor.table)
-        if counts != {"READY": tasks}:
-            raise AnchorError(f"{name}: after enqueue expected {tasks} READY, got {counts}")
+        enqueue_s = _timed_enqueue(anchor, manage, env, db_path, tasks, timeout)
 
         if anchor.exits_when_empty:
             drain_s = _drain_until_exit(anchor, manage, env, workdir, timeout)

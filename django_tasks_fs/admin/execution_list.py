@@ -4,6 +4,11 @@ Django's ``ChangeList`` for a queryset, redone over Firestore: the filters come 
 the query string (``backend``, ``status``, ``queue``, ``task``, ``q``), pages follow a
 cursor (``cursor``, plus a ``trail`` of earlier cursors for the "previous" link), and
 the per-status counts and the page are read in parallel.
+
+What a page costs does not grow with the collection: one query for the page (plus one
+get of the cursor's document after the first page), and one ``count()`` per status
+that stops at ``count_limit`` (shown as "1,000+"), so billed 1 read each. An
+uncapped count would be billed 1 read per 1,000 executions it matches.
 """
 
 from __future__ import annotations
@@ -54,12 +59,14 @@ class ExecutionChangeList:
         backends: dict[str, FirestoreBackend],
         *,
         per_page: int,
+        count_limit: int | None,
         detail_url: Callable[[str, str], str],
     ) -> None:
         self.request = request
         self.params = request.GET
         self.backends = backends
         self.per_page = per_page
+        self.count_limit = count_limit  #: counts stop here (None: exact, cost grows)
         self.detail_url = detail_url  #: (backend alias, execution id) -> its admin page
         self.alias = self._alias()
         self.backend = backends[self.alias]
@@ -112,7 +119,8 @@ class ExecutionChangeList:
         store = self.backend.executions
         with ThreadPoolExecutor(max_workers=len(STATUSES) + 1) as pool:
             counts = {
-                s: pool.submit(store.count, replace(self.filters, status=s)) for s in STATUSES
+                s: pool.submit(store.count, replace(self.filters, status=s), limit=self.count_limit)
+                for s in STATUSES
             }
             if self.by_id:
                 try:
@@ -174,7 +182,7 @@ class ExecutionChangeList:
                 "status",
                 [("All", link(status=None), self.status is None)]
                 + [
-                    (f"{s} ({self.status_counts[s]})", link(status=s), s == self.status)
+                    (f"{s} ({self.shown_count(s)})", link(status=s), s == self.status)
                     for s in STATUSES
                 ],
                 True,
@@ -207,18 +215,34 @@ class ExecutionChangeList:
             for e in self.items
         ]
 
+    def capped(self, status: TaskResultStatus) -> bool:
+        """Whether the count of ``status`` stopped at ``count_limit`` (there may be more)."""
+        return self.count_limit is not None and self.status_counts[status] >= self.count_limit
+
+    def shown_count(self, status: TaskResultStatus | None = None) -> str:
+        """The count of ``status`` (None: all) as shown: '1,234', or '1,000+' when
+        capped (a total that adds a capped count is '2,345+': at least that many)."""
+        chosen = [status] if status is not None else STATUSES
+        count = sum(self.status_counts[s] for s in chosen)
+        return f"{count:,}+" if any(self.capped(s) for s in chosen) else f"{count:,}"
+
     def context(self) -> dict[str, Any]:
         """The list's part of the template context."""
-        total = sum(self.status_counts.values())
+        shown_total = self.shown_count(self.filters.status)
         return {
             "rows": self.rows(),
             "backend": self.backend,
             "filter_groups": self.filter_groups(),
-            "status_counts": [(s, self.status_counts[s]) for s in STATUSES],
-            "total": total,
-            "shown_total": self.status_counts[self.filters.status]
-            if self.filters.status
-            else total,
+            "status_counts": [(s, self.shown_count(s)) for s in STATUSES],
+            "total": self.shown_count(),
+            "shown_total": shown_total,
+            "shown_total_label": "task execution" if shown_total == "1" else "task executions",
+            "count_note": (
+                f"Counts stop at {self.count_limit:,}: a Firestore count is billed "
+                f"1 read per 1,000 executions it counts."
+                if any(self.capped(s) for s in STATUSES)
+                else ""
+            ),
             "query": self.query,
             "page_number": len(self.trail) + 1 if self.cursor else 1,
             "next_url": self.next_url(),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar
 
+from asgiref.sync import sync_to_async
 from django.apps import apps
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -15,7 +16,7 @@ from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.exceptions import InvalidTask
 from django.tasks.signals import task_enqueued
 
-from ..exceptions import ExecutionNotFound
+from ..exceptions import ExecutionNotFound, NotJSONSerializable, StoreUnavailable
 from ..options import Kind, Problem, parse_options
 from ..results import FirestoreTaskResult, to_task_result
 from ..store import (
@@ -28,7 +29,7 @@ from ..store import (
 )
 from ..store.codec import encode_json
 from ..tasks import Task
-from ..tracing import producer_span
+from ..tracing import producer_batch_span, producer_span
 
 #: Firestore's limit on values in one ``in`` filter: the worker polls all queues at once.
 MAX_QUEUES = 30
@@ -36,9 +37,45 @@ MAX_QUEUES = 30
 #: unreachable or slow, in seconds, before it raises StoreUnavailable.
 ENQUEUE_TIMEOUT = 10.0
 
+#: One call of enqueue_many(): the positional and keyword arguments of ``task.enqueue()``.
+Call = tuple[Sequence[Any], Mapping[str, Any]]
+#: Arguments as stored: a list and a dict of plain JSON.
+Arguments = tuple[list[Any], dict[str, Any]]
+
 #: Writes a new execution instead of a plain create (a cron slot's reservation); False
 #: when it wrote nothing because the execution is not wanted (the slot was fired already).
 Reserve = Callable[[TaskExecution], bool]
+
+
+def checked_arguments(args: Iterable[Any], kwargs: Mapping[str, Any]) -> Arguments:
+    """``(args, kwargs)`` as stored; NotJSONSerializable if they are not plain JSON."""
+    checked = list(args), dict(kwargs)
+    # Refuse non-JSON values before anything is written (also done by the store).
+    encode_json(checked[0], where="args")
+    encode_json(checked[1], where="kwargs")
+    return checked
+
+
+def checked_call(index: int, call: Any) -> Arguments:
+    """``checked_arguments`` for the call at ``index`` of enqueue_many(): errors name it."""
+    if not (isinstance(call, (tuple, list)) and len(call) == 2):
+        raise TypeError(f"Call {index} must be an (args, kwargs) pair, not {call!r}.")
+    args, kwargs = call
+    if not isinstance(args, (tuple, list)) or not isinstance(kwargs, Mapping):
+        raise TypeError(
+            f"Call {index} must be an (args, kwargs) pair of a list or tuple and a dict, "
+            f"not ({type(args).__name__}, {type(kwargs).__name__})."
+        )
+    try:
+        return checked_arguments(args, kwargs)
+    except NotJSONSerializable as exc:
+        raise NotJSONSerializable(f"Call {index}: {exc}") from None
+
+
+def with_arguments(template: TaskExecution, arguments: Arguments, **fields: Any) -> TaskExecution:
+    """``template`` (see new_execution) called with checked ``arguments``, under a new id."""
+    args, kwargs = arguments
+    return template.evolve(id=new_execution_id(), args=args, kwargs=kwargs, **fields)
 
 
 def default_retry_delay(attempt: int, *, base: float, maximum: float) -> timedelta:
@@ -144,26 +181,21 @@ class FirestoreBackend(BaseTaskBackend):
         (``cloud_task_name`` / ``cloud_run_execution``); none locally."""
         return {}
 
-    def build_execution(
-        self, task: Any, args: Iterable[Any], kwargs: dict[str, Any], **fields: Any
-    ) -> TaskExecution:
-        """The document for a new execution of ``task`` (not yet written); ``fields``
-        set or override its fields (e.g. ``scheduled_task``)."""
+    def new_execution(self, task: Any) -> TaskExecution:
+        """A new execution of ``task`` with no arguments yet (not written): what every
+        call of the task shares. Google Cloud backends look up the queue's retry limit
+        here, so a missing queue raises MissingCloudResource before anything is written."""
         timeout = getattr(task, "timeout", None)
-        args = list(args)
-        # Refuse non-JSON values before anything is written (also done by the store).
-        encode_json(args, where="args")
-        encode_json(kwargs, where="kwargs")
         now = self.executions.clock.now()  # Firestore's time: leases and polls use it too
-        execution = TaskExecution(
+        return TaskExecution(
             id=new_execution_id(),
             task_path=task.module_path,
             backend=self.alias,
             queue_name=task.queue_name,
             priority=task.priority,
             takes_context=task.takes_context,
-            args=args,
-            kwargs=dict(kwargs),
+            args=[],
+            kwargs={},
             status=TaskResultStatus.READY,
             enqueued_at=now,
             run_after=task.run_after or now,
@@ -172,7 +204,18 @@ class FirestoreBackend(BaseTaskBackend):
             timeout_seconds=timeout.total_seconds() if timeout else None,
             dispatch_state=self.initial_dispatch_state(),
         )
-        return execution.evolve(**fields) if fields else execution
+
+    def build_execution(
+        self, task: Any, args: Iterable[Any], kwargs: dict[str, Any], **fields: Any
+    ) -> TaskExecution:
+        """The document for a new execution of ``task`` (not yet written); ``fields``
+        set or override its fields (e.g. ``scheduled_task``)."""
+        arguments = checked_arguments(args, kwargs)
+        return with_arguments(self.new_execution(task), arguments, **fields)
+
+    def dispatch_many(self, executions: Sequence[TaskExecution]) -> list[TaskExecution]:
+        """``dispatch()`` each execution, in order (Google Cloud backends send concurrently)."""
+        return [self.dispatch(execution) for execution in executions]
 
     def enqueue(self, task: Any, args: Any, kwargs: Any) -> FirestoreTaskResult:
         """Write the execution to Firestore, then dispatch it; return a READY result.
@@ -217,6 +260,55 @@ class FirestoreBackend(BaseTaskBackend):
         result = to_task_result(execution, task)
         task_enqueued.send(type(self), task_result=result)
         return result
+
+    def enqueue_many(self, task: Any, calls: Iterable[Call]) -> list[FirestoreTaskResult]:
+        """Enqueue ``task`` once per ``(args, kwargs)`` in ``calls``; return READY results
+        in the order of ``calls``.
+
+        What ``enqueue()`` checks is checked for every call before anything is written
+        (InvalidTask, NotJSONSerializable, PayloadTooLarge naming the call by position,
+        MissingCloudResource): then nothing is written. The documents go in commits of
+        up to 500, then each execution is dispatched as ``enqueue()`` does (Google Cloud
+        backends send concurrently). Raises StoreUnavailable when a commit is not taken
+        within ``enqueue_timeout``: its ``enqueued`` holds the results of the calls
+        before it, which were enqueued.
+        """
+        self.validate_task(task)
+        arguments = [checked_call(i, call) for i, call in enumerate(calls)]
+        if not arguments:
+            return []
+        template = self.new_execution(task)
+        with producer_batch_span(self, template, len(arguments)) as carrier:
+            executions = [with_arguments(template, a, trace_context=carrier) for a in arguments]
+            batches = self.executions.plan_creates(executions)
+            written: list[TaskExecution] = []
+            try:
+                for batch in batches:
+                    written += self.executions.create_batch(batch, timeout=self.enqueue_timeout)
+            except StoreUnavailable as exc:
+                enqueued = self._enqueued(task, written)
+                raise StoreUnavailable(
+                    f"{exc} The first {len(enqueued)} of {len(executions)} calls were "
+                    f"enqueued (their results are in .enqueued); the others were not, "
+                    f"unless maybe_written (then the failed commit's may be).",
+                    execution_id=exc.execution_id,
+                    maybe_written=exc.maybe_written,
+                    enqueued=enqueued,
+                ) from exc
+            return self._enqueued(task, written)
+
+    async def aenqueue_many(self, task: Any, calls: Iterable[Call]) -> list[FirestoreTaskResult]:
+        """See enqueue_many()."""
+        return await sync_to_async(self.enqueue_many, thread_sensitive=True)(task, calls)
+
+    def _enqueued(
+        self, task: Any, executions: Sequence[TaskExecution]
+    ) -> list[FirestoreTaskResult]:
+        """Dispatch written executions, then signal each result (as submit() does)."""
+        results = [to_task_result(e, task) for e in self.dispatch_many(executions)]
+        for result in results:
+            task_enqueued.send(type(self), task_result=result)
+        return results
 
     def get_result(self, result_id: str) -> FirestoreTaskResult:
         """Read a result; raise TaskResultDoesNotExist for an unknown id or another backend's."""

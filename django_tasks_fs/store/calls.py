@@ -10,7 +10,7 @@ retries included, and then raises StoreUnavailable naming the Firestore it tried
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -191,6 +191,45 @@ class Calls:
         the document id is unique to this write (a random id). Returns None when the
         update time could not be read back then.
         """
+
+        def attempt(left: float) -> datetime:
+            update_time: datetime = ref.create(data, retry=None, timeout=left).update_time
+            return update_time
+
+        return self._write_unique(attempt, ref, timeout=timeout, subject=subject, verb=verb)
+
+    def commit_unique(
+        self,
+        build: Callable[[], Any],
+        first: firestore.DocumentReference,
+        *,
+        timeout: float | None = None,
+        subject: str = "the document",
+        verb: str = "written",
+    ) -> datetime | None:
+        """Commit the batch ``build()`` makes, of creates only, every id random (``first``
+        is one of them), as ``create_unique`` does one create: retried until ``timeout``,
+        ALREADY_EXISTS after an attempt that may have been applied is success (a batch is
+        all-or-nothing, so that attempt wrote every document). Returns the commit time."""
+
+        def attempt(left: float) -> datetime:
+            batch = build()  # a fresh batch each try: a failed one keeps no state to trust
+            batch.commit(retry=None, timeout=left)
+            commit_time: datetime = batch.commit_time
+            return commit_time
+
+        return self._write_unique(attempt, first, timeout=timeout, subject=subject, verb=verb)
+
+    def _write_unique(
+        self,
+        attempt: Callable[[float], datetime],
+        ref: firestore.DocumentReference,
+        *,
+        timeout: float | None,
+        subject: str,
+        verb: str,
+    ) -> datetime | None:
+        """Run ``attempt(seconds_left)`` until it succeeds or the time is up (see create_unique)."""
         started = time.monotonic()
         deadline = started + (self.settings.timeout if timeout is None else timeout)
         delay = 0.1
@@ -200,7 +239,7 @@ class Calls:
             attempts += 1
             remaining = deadline - time.monotonic()
             try:
-                result = ref.create(data, retry=None, timeout=max(remaining, 0.05))
+                return attempt(max(remaining, 0.05))
             except AlreadyExists:
                 if not maybe_sent:
                     raise
@@ -223,9 +262,6 @@ class Calls:
                     ) from exc
                 time.sleep(min(delay, deadline - now - 0.05))
                 delay = min(delay * 2, 1.0)
-                continue
-            update_time: datetime = result.update_time
-            return update_time
 
     def _update_time(self, ref: firestore.DocumentReference, deadline: float) -> datetime | None:
         try:

@@ -107,8 +107,8 @@ def document_size(path: str, fields: Mapping[str, Any]) -> int:
     return name_size + _value_size(fields) + 32
 
 
-def ensure_fits(path: str, fields: Mapping[str, Any], *, what: str) -> None:
-    """Raise PayloadTooLarge when the document would pass Firestore's limit."""
+def ensure_fits(path: str, fields: Mapping[str, Any], *, what: str) -> int:
+    """Raise PayloadTooLarge when the document would pass Firestore's limit; return its size."""
     size = document_size(path, fields)
     if size > MAX_DOCUMENT_BYTES:
         raise PayloadTooLarge(
@@ -116,3 +116,4 @@ def ensure_fits(path: str, fields: Mapping[str, Any], *, what: str) -> None:
             f"over Firestore's {MAX_DOCUMENT_BYTES:,}-byte limit. Store large data elsewhere "
             f"(e.g. Cloud Storage) and pass a reference."
         )
+    return size

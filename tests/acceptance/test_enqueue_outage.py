@@ -14,6 +14,7 @@ import pytest
 from django.tasks import TaskResultStatus
 from google.api_core.exceptions import DeadlineExceeded, ServiceUnavailable
 
+from django_tasks_fs import enqueue_many
 from django_tasks_fs.exceptions import ExecutionNotFound, StoreUnavailable
 from emulator.faultproxy import FaultProxy
 from tests import tasks
@@ -135,3 +136,48 @@ def test_a_write_applied_before_a_reset_is_not_reported_as_a_failure(
     result = outcome["result"]
     assert backend.executions.get(result.id).args == ["reset-after-write"]
     assert markers(backend, "reset-after-write") == 1
+
+
+def test_enqueue_many_during_an_outage_enqueues_nothing(
+    reachable_backend: Any, proxy: FaultProxy
+) -> None:
+    backend = reachable_backend
+    backend.enqueue_timeout = 2.0
+    cut_and_wait(proxy, backend)
+    with pytest.raises(StoreUnavailable) as failure:
+        enqueue_many(tasks.echo, [(("bulk-outage", i), {}) for i in range(20)])
+    proxy.restore()
+    assert failure.value.maybe_written is False
+    assert failure.value.enqueued == []
+    assert "this commit of tasks was not written" in str(failure.value)
+    assert "The first 0 of 20 calls were enqueued" in str(failure.value)
+    assert markers(backend, "bulk-outage") == 0
+
+
+def test_a_bulk_commit_applied_before_a_reset_is_not_reported_as_a_failure(
+    reachable_backend: Any, proxy: FaultProxy
+) -> None:
+    """As for one enqueue: the retried commit meets ALREADY_EXISTS, which means the
+    first attempt wrote every document of the (all-or-nothing) batch."""
+    backend = reachable_backend
+    backend.enqueue_timeout = 20.0
+    proxy.latency = 1.0  # applied after ~1 s, answered after ~2 s
+    outcome: dict[str, Any] = {}
+
+    def enqueue() -> None:
+        try:
+            outcome["results"] = enqueue_many(
+                tasks.echo, [(("bulk-reset", i), {}) for i in range(20)]
+            )
+        except Exception as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=enqueue)
+    thread.start()
+    time.sleep(1.5)
+    proxy.latency = 0.0
+    proxy.cut(seconds=0.5)
+    thread.join(timeout=30)
+    assert "error" not in outcome, outcome.get("error")
+    assert [r.args for r in outcome["results"]] == [["bulk-reset", i] for i in range(20)]
+    assert markers(backend, "bulk-reset") == 20

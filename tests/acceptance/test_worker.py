@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.tasks import TaskResultStatus, task_backends
 
-from django_tasks_fs import cancel_task
+from django_tasks_fs import cancel_task, enqueue_many
 from django_tasks_fs.store import CancelOutcome, ExecutionFilter
 from tests import tasks
 from tests.conftest import start_django, wait_until
@@ -74,6 +74,16 @@ def test_two_workers_on_200_tasks_run_each_exactly_once(tasks_project: str, tmp_
     assert len(ran) == 200
     assert set(ran.values()) == {1}
     assert statuses() == Counter({"SUCCESSFUL": 200})
+
+
+def test_tasks_enqueued_in_bulk_each_run_once(tasks_project: str, tmp_path: Path) -> None:
+    log = tmp_path / "ran.txt"
+    results = enqueue_many(tasks.record, [((str(log), f"t{i}"), {}) for i in range(510)])
+    assert len({r.id for r in results}) == 510  # two commits (500 + 10) on the emulator
+    done = run_worker(tasks_project, "--burst")
+    assert done.returncode == 0, done.stdout
+    assert Counter(lines(log)) == Counter(f"t{i}" for i in range(510))
+    assert statuses() == Counter({"SUCCESSFUL": 510})
 
 
 def test_kill_9_mid_task_then_the_task_completes_once_after_the_lease_expires(

@@ -13,6 +13,7 @@ from django_tasks_fs.store.ops import (
     DocumentMissing,
     DocumentOps,
     PreconditionFailed,
+    UniqueCreate,
     Update,
 )
 
@@ -73,3 +74,28 @@ def test_a_batch_may_write_each_document_once(ops: DocumentOps) -> None:
     with pytest.raises(ValueError, match="once"):
         ops.commit([Update(C, "a", {"v": 2}), Create(C, "a", {"v": 3})])
     assert ops.get(C, "a").data == {"v": 1}
+
+
+def test_create_many_writes_every_document_with_one_commit_time(ops: DocumentOps) -> None:
+    commit_time = ops.create_many(C, [("x", {"v": 1}), ("y", {"v": 2})])
+    assert commit_time is not None
+    assert [ops.get(C, i).update_time for i in ("x", "y")] == [commit_time, commit_time]
+    assert ops.get(C, "y").data == {"v": 2}
+
+
+@pytest.mark.parametrize("unique", [None, UniqueCreate()])
+def test_create_many_creates_only_if_absent_all_or_nothing(
+    ops: DocumentOps, unique: UniqueCreate | None
+) -> None:
+    ops.create(C, "b", {"v": 1})
+    with pytest.raises(DocumentExists):
+        ops.create_many(C, [("new", {"v": 1}), ("b", {"v": 9})], unique=unique)
+    assert not ops.get(C, "new").exists
+    assert ops.get(C, "b").data == {"v": 1}
+
+
+def test_a_commit_may_hold_more_than_500_writes(ops: DocumentOps) -> None:
+    # Firestore's old cap of 500 writes per commit is gone (its 10 MiB request limit
+    # remains); the store still commits at most 500 at a time (MAX_BATCH_WRITES).
+    ops.create_many(C, [(f"d{i}", {"v": i}) for i in range(501)])
+    assert ops.get(C, "d500").data == {"v": 500}

@@ -149,8 +149,13 @@ def test_pages_counts_and_retention(
     second = executions.page(filters, cursor=first.next_cursor, limit=3)
     assert [e.id for e in first.items + second.items] == [e.id for e in reversed(made)]
     assert second.next_cursor is None
+    exactly_full = executions.page(filters, limit=5)  # no "Next" to an empty page
+    assert len(exactly_full.items) == 5
+    assert exactly_full.next_cursor is None
     assert executions.count(filters) == 5
     assert executions.count() == 6
+    assert executions.count(filters, limit=3) == 3  # a capped count (the admin's)
+    assert executions.count(filters, limit=10) == 5
     with pytest.raises(ExecutionNotFound):
         executions.page(cursor=new_execution_id())
 

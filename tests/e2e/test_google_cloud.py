@@ -18,7 +18,13 @@ from django.tasks import TaskResultStatus, task_backends
 from django.utils import timezone
 from google.cloud import scheduler_v1, tasks_v2
 
-from django_tasks_fs import cancel_task, delete_scheduled_task, rename_scheduled_task, schedule_task
+from django_tasks_fs import (
+    cancel_task,
+    delete_scheduled_task,
+    enqueue_many,
+    rename_scheduled_task,
+    schedule_task,
+)
 from django_tasks_fs.dispatching import SweepReport, sweep
 from django_tasks_fs.emulators.gcloud.server import GoogleCloudEmulator
 from django_tasks_fs.gcp.clients import (
@@ -420,3 +426,29 @@ def test_a_job_run_whose_answer_was_lost_is_not_started_twice(
     assert jobs.executions.get(result.id).cloud_run_execution == job.latest_created_execution.name
     wait_until(lambda: finished(result), timeout=60)
     assert lines(log) == ["x"]
+
+
+def test_enqueue_many_sends_every_task_and_leaves_a_failed_send_pending(
+    cloud_project: str, gcloud: GoogleCloudEmulator, tmp_path: Path
+) -> None:
+    log = tmp_path / "ran.txt"
+    cloud: Any = task_backends["cloud"]
+    # One CreateTask of the concurrent sends is refused (not retried by the client).
+    gcloud.faults.fail_next("google.cloud.tasks.v2.CloudTasks/CreateTask", "PERMISSION_DENIED")
+    results = enqueue_many(
+        tasks.record.using(backend="cloud"), [((str(log), f"t{i}"), {}) for i in range(40)]
+    )
+    assert gcloud.faults.pending() == []
+    (failed,) = [e for e in map(cloud.executions.get, (r.id for r in results)) if e.dispatch_error]
+    assert failed.dispatch_state == DispatchState.PENDING
+    assert "PermissionDenied" in failed.dispatch_error or "403" in failed.dispatch_error
+    sent = {f"t{i}" for i in range(40)} - {failed.args[1]}
+    wait_until(lambda: set(lines(log)) == sent, timeout=60)
+    assert len(lines(log)) == 39  # each sent task ran once; the refused one did not run
+
+    assert sweep(cloud, grace=timedelta(0)).dispatched == 1
+    wait_until(lambda: len(lines(log)) == 40, timeout=30)
+    assert sorted(lines(log)) == sorted(f"t{i}" for i in range(40))
+    for result in results:
+        wait_until(lambda r=result: finished(r), timeout=30)
+        assert result.status == TaskResultStatus.SUCCESSFUL

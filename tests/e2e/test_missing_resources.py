@@ -14,6 +14,7 @@ import pytest
 from django.core import checks
 from django.tasks import TaskResultStatus, task_backends
 
+from django_tasks_fs import enqueue_many
 from django_tasks_fs.checks import missing_resources
 from django_tasks_fs.dispatching import sweep
 from django_tasks_fs.emulators.gcloud.server import GoogleCloudEmulator
@@ -52,6 +53,13 @@ def test_enqueue_to_a_missing_queue_names_it_and_how_to_create_it(
     assert failure.value.execution_id == ""  # found before the write: nothing written
     assert stored("cloud") == []
     no_tracebacks(caplog)
+
+
+def test_enqueue_many_to_a_missing_queue_writes_nothing(bare_project: str) -> None:
+    with pytest.raises(MissingCloudResource) as failure:
+        enqueue_many(tasks.noop.using(backend="cloud"), [((), {})] * 5)
+    assert failure.value.execution_id == ""
+    assert stored("cloud") == []
 
 
 def test_enqueue_to_a_missing_cloud_run_job_names_it(

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from django_tasks_fs import enqueue_many
 from django_tasks_fs.execution.attempt import Attempt
 from tests import tasks
 
@@ -117,3 +118,23 @@ def test_dispatch_sends_the_context(
         "gcp_cloud_run_jobs",
     }
     assert task_backends["cloud"].executions.count() == 1  # type: ignore[attr-defined]
+
+
+def test_enqueue_many_makes_one_producer_span_every_execution_carries(
+    backend: Any, spans: InMemorySpanExporter
+) -> None:
+    results = enqueue_many(tasks.echo, [((i,), {}) for i in range(3)])
+    (producer,) = by_kind(spans, SpanKind.PRODUCER)
+    assert producer.name == "send default"
+    assert producer.attributes["messaging.batch.message_count"] == 3
+    assert producer.attributes["messaging.operation.type"] == "send"
+    assert "messaging.message.id" not in producer.attributes
+    for result in results:
+        carried = backend.executions.get(result.id).trace_context["traceparent"]
+        assert carried.split("-")[1:3] == [
+            format(producer.context.trace_id, "032x"),
+            format(producer.context.span_id, "016x"),
+        ]
+    Attempt(backend, results[1].id, worker_id="w").run()
+    (consumer,) = by_kind(spans, SpanKind.CONSUMER)
+    assert consumer.parent.span_id == producer.context.span_id

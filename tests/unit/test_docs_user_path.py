@@ -41,7 +41,6 @@ CONTRIBUTOR_PAGES = {
     "development.md",
     "reliability.md",
     "benchmarks.md",
-    "benchmarks-admin.md",
     "changelog.md",
 }
 #: What exists only in a checkout: its folders, and the modules in them.

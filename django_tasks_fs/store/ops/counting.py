@@ -165,6 +165,17 @@ class CountingOps:
         with self._write(1):
             return self.inner.create(collection, id, data, timeout=timeout, unique=unique)
 
+    def create_many(
+        self,
+        collection: str,
+        documents: Sequence[tuple[str, dict[str, Any]]],
+        *,
+        timeout: float | None = None,
+        unique: UniqueCreate | None = None,
+    ) -> datetime | None:
+        with self._write(len(documents)):
+            return self.inner.create_many(collection, documents, timeout=timeout, unique=unique)
+
     def update(
         self,
         collection: str,

@@ -138,6 +138,32 @@ class FirestoreOps:
         except _REFUSALS as exc:
             raise _translated(exc) from exc
 
+    def create_many(
+        self,
+        collection: str,
+        documents: Sequence[tuple[str, dict[str, Any]]],
+        *,
+        timeout: float | None = None,
+        unique: UniqueCreate | None = None,
+    ) -> datetime | None:
+        check_distinct([Create(collection, id, data) for id, data in documents])
+        refs = [(self._ref(collection, id), data) for id, data in documents]
+
+        def build() -> Any:
+            batch = self.client.batch()
+            for ref, data in refs:
+                batch.create(ref, data)
+            return batch
+
+        try:
+            if unique is not None:
+                return self.calls.commit_unique(
+                    build, refs[0][0], timeout=timeout, subject=unique.subject, verb=unique.verb
+                )
+            return self.calls.commit(build())
+        except _REFUSALS as exc:
+            raise _translated(exc) from exc
+
     def update(
         self,
         collection: str,

@@ -235,6 +235,16 @@ class MemoryOps:
     ) -> datetime | None:
         return self.database.apply([Create(collection, id, data)])
 
+    def create_many(
+        self,
+        collection: str,
+        documents: Sequence[tuple[str, dict[str, Any]]],
+        *,
+        timeout: float | None = None,
+        unique: UniqueCreate | None = None,
+    ) -> datetime | None:
+        return self.database.apply([Create(collection, id, data) for id, data in documents])
+
     def update(
         self,
         collection: str,

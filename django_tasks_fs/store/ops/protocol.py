@@ -156,6 +156,18 @@ class DocumentOps(Protocol):
     ) -> datetime | None:
         """Create a document; return its update time (None: applied, time unknown)."""
 
+    def create_many(
+        self,
+        collection: str,
+        documents: Sequence[tuple[str, dict[str, Any]]],
+        *,
+        timeout: float | None = None,
+        unique: UniqueCreate | None = None,
+    ) -> datetime | None:
+        """Create several documents, (id, data) pairs, in one atomic batch: all or none
+        (DocumentExists if one is there); return the commit time (None: applied, time
+        unknown). ``timeout`` and ``unique`` as for ``create``, for the whole batch."""
+
     def update(
         self,
         collection: str,
