@@ -150,6 +150,25 @@ def die_on_first_attempt(context: TaskContext, path: str, token: str) -> str:
     return token
 
 
+@task(takes_context=True)
+def die_holding_a_long_lease(context: TaskContext, path: str, token: str) -> str:
+    """On attempt 1, push its lease an hour ahead and kill -9 its own process: a crashed
+    container whose lease is certainly still live when the platform's retry arrives."""
+    if context.attempt == 1:
+        from django.tasks import task_backends
+
+        store: Any = task_backends[context.task_result.backend].executions  # type: ignore[attr-defined]
+        _record(path, f"died {token}")
+        store.documents.update(
+            store.collection_name,
+            context.task_result.id,
+            {"lease_expires_at": store.clock.now() + timedelta(hours=1)},
+        )
+        os.kill(os.getpid(), 9)
+    _record(path, token)
+    return token
+
+
 def _span_start(path: str, token: str) -> int:
     """Log a body's start (CLOCK_MONOTONIC, wall clock, pid, process group); its pid."""
     pid = os.getpid()

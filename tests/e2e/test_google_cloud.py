@@ -285,13 +285,15 @@ def test_queue_retry_limit_is_read_through_the_official_client(
 def test_a_job_whose_container_died_is_redispatched_by_the_sweeper(
     cloud_project: str, tmp_path: Path
 ) -> None:
-    # Attempt 1 is killed; the job's one retry meets the still-live lease and gives up:
-    # the execution is left RUNNING with nobody to finish it, until the sweeper.
+    # Attempt 1 is killed holding a lease an hour long; the job's one retry meets the live
+    # lease and gives up: the execution is left RUNNING with nobody to finish it. (With
+    # the usual 2 s lease, whether the retry meets it or takes over would depend on how
+    # fast the retry's process starts.) Then the hour "passes" and the sweeper rescues it.
     log = tmp_path / "ran.txt"
     jobs: Any = task_backends["cloudjobs"]
-    result = tasks.die_on_first_attempt.using(backend="cloudjobs", queue_name="e2e-job").enqueue(
-        str(log), "second"
-    )
+    result = tasks.die_holding_a_long_lease.using(
+        backend="cloudjobs", queue_name="e2e-job"
+    ).enqueue(str(log), "second")
     # The first attempt's claim records the job execution running it.
     wait_until(lambda: jobs.executions.get(result.id).cloud_run_execution, timeout=60)
     first_run = jobs.executions.get(result.id).cloud_run_execution
@@ -299,7 +301,14 @@ def test_a_job_whose_container_died_is_redispatched_by_the_sweeper(
     wait_until(lambda: client.get_execution(name=first_run).failed_count == 1, timeout=60)
     assert lines(log) == ["died second"]
     assert jobs.executions.get(result.id).status == TaskResultStatus.RUNNING
-    wait_until(lambda: sweep(jobs, grace=timedelta(0)).redispatched == 1, timeout=30)
+    assert sweep(jobs, grace=timedelta(0)).redispatched == 0  # the lease is live
+    store = jobs.executions
+    store.documents.update(  # an hour later
+        store.collection_name,
+        result.id,
+        {"lease_expires_at": store.clock.now() - timedelta(seconds=1)},
+    )
+    assert sweep(jobs, grace=timedelta(0)).redispatched == 1
     assert sweep(jobs, grace=timedelta(0)).redispatched == 0  # this attempt is re-sent once
     wait_until(lambda: finished(result), timeout=60)
     assert result.status == TaskResultStatus.SUCCESSFUL
