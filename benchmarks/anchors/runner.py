@@ -48,6 +48,11 @@ GOOGLE_MAX_WORKERS = 2
 GOOGLE_POLL_INTERVAL_S = 0.05
 #: How often the runner reads task statuses while a polling worker drains.
 PROGRESS_POLL_S = 0.02
+#: ox_worker's --concurrency (threads in its one process). Its default is 1; 4 drained
+#: fastest here (500 tasks, medians of 2: 28 tasks/s with 1, 40-46 with 4, 33 with 8).
+OX_CONCURRENCY = 4
+#: The packages whose versions are reported (all in requirements.txt).
+PACKAGES = ("django", "django-tasks-db", "django-tasks-google", "django-vtasks", "django-ox")
 SQLITE_OPTIONS = "journal_mode=WAL, transaction_mode=IMMEDIATE, busy timeout 30 s"
 
 ENQUEUE_SCRIPT = """
@@ -77,10 +82,14 @@ class Anchor:
     system: str  #: label in the results
     table: str  #: the backend's result table, read directly for progress
     worker: tuple[str, ...]  #: manage.py arguments of the draining worker
-    idle: tuple[str, ...]  #: manage.py arguments of one worker pass on an empty queue
+    #: manage.py arguments of one worker pass on an empty queue; None: the worker has
+    #: no mode that exits on an empty queue, so its start-up is not measured alone
+    idle: tuple[str, ...] | None
     exits_when_empty: bool  #: True: drained when the worker exits; else poll and SIGTERM
     concurrency: str  #: worker concurrency, spelled out for the results
     env: tuple[tuple[str, str], ...] = ()
+    ready_status: str = "READY"  #: the status of an enqueued row
+    deletes_done: bool = False  #: True: a SUCCESSFUL task's row is deleted, not kept
 
     @property
     def project_dir(self) -> Path:
@@ -127,6 +136,32 @@ ANCHORS: dict[str, Anchor] = {
             env=(
                 ("BENCH_MAX_WORKERS", str(GOOGLE_MAX_WORKERS)),
                 ("BENCH_POLL_INTERVAL", str(GOOGLE_POLL_INTERVAL_S)),
+            ),
+        ),
+        Anchor(
+            name="tasks_vtasks",
+            system="django-vtasks DatabaseTaskBackend runworker (SQLite)",
+            table="db_queuedtask",
+            worker=("runworker", "--queue", "default"),
+            idle=None,
+            exits_when_empty=False,
+            concurrency=(
+                "1 asyncio worker process, package defaults: VTASKS_CONCURRENCY=20, sync "
+                "tasks in threads; rows deleted on success (no result kept)"
+            ),
+            ready_status="QUEUED",
+            deletes_done=True,
+        ),
+        Anchor(
+            name="tasks_ox",
+            system=f"django-ox OxBackend ox_worker --batch --concurrency {OX_CONCURRENCY} (SQLite)",
+            table="django_ox_oxtask",
+            worker=("ox_worker", "--batch", "--concurrency", str(OX_CONCURRENCY)),
+            idle=("ox_worker", "--batch", "--concurrency", str(OX_CONCURRENCY)),
+            exits_when_empty=True,
+            concurrency=(
+                f"1 worker process, --concurrency {OX_CONCURRENCY} threads, claims by "
+                "compare-and-set UPDATE on SQLite"
             ),
         ),
     )
@@ -210,7 +245,7 @@ def installed_versions(python: Path) -> dict[str, str]:
     script = (
         "import json, platform\n"
         "from importlib.metadata import version\n"
-        "names = ['django', 'django-tasks-db', 'django-tasks-google']\n"
+        f"names = {list(PACKAGES)!r}\n"
         "out = {n: version(n) for n in names}\n"
         "out['python'] = platform.python_version()\n"
         "print(json.dumps(out))\n"
@@ -247,8 +282,15 @@ def _status_counts(db_path: Path, table: str) -> dict[str, int]:
         conn.close()
 
 
-def _finished(counts: dict[str, int]) -> int:
-    return counts.get("SUCCESSFUL", 0) + counts.get("FAILED", 0)
+def _drained(anchor: Anchor, counts: dict[str, int], tasks: int) -> bool:
+    """Has every task finished? (Rows gone, for an anchor that deletes finished ones.)"""
+    if anchor.deletes_done:
+        return sum(counts.values()) == counts.get("FAILED", 0)
+    return counts.get("SUCCESSFUL", 0) + counts.get("FAILED", 0) >= tasks
+
+
+def _expected_after_drain(anchor: Anchor, tasks: int) -> dict[str, int]:
+    return {} if anchor.deletes_done else {"SUCCESSFUL": tasks}
 
 
 def _drain_until_exit(
@@ -287,7 +329,7 @@ def _drain_by_polling(
         )
         try:
             while True:
-                if _finished(_status_counts(db_path, anchor.table)) >= tasks:
+                if _drained(anchor, _status_counts(db_path, anchor.table), tasks):
                     elapsed = time.perf_counter() - start
                     break
                 if proc.poll() is not None:
@@ -339,13 +381,15 @@ def _timed_enqueue(
     timeout: float,
 ) -> float:
     """Enqueue ``tasks`` noop tasks in one shell process; return the seconds the N
-    ``enqueue()`` calls took. Raises AnchorError unless exactly N rows are READY."""
+    ``enqueue()`` calls took. Raises AnchorError unless exactly N rows are ready."""
     shell = [*manage, "shell", "--no-imports", "-c", ENQUEUE_SCRIPT]
     result = _run(shell, env=env, cwd=anchor.project_dir, timeout=timeout)
     enqueue_s = float(json.loads(result.stdout.strip().splitlines()[-1])["enqueue_s"])
     counts = _status_counts(db_path, anchor.table)
-    if counts != {"READY": tasks}:
-        raise AnchorError(f"{anchor.name}: after enqueue expected {tasks} READY, got {counts}")
+    if counts != {anchor.ready_status: tasks}:
+        raise AnchorError(
+            f"{anchor.name}: after enqueue expected {tasks} {anchor.ready_status}, got {counts}"
+        )
     return enqueue_s
 
 
@@ -403,9 +447,11 @@ def run_anchor(
     try:
         _run([*manage, "migrate", "-v", "0"], env=env, cwd=anchor.project_dir)
 
-        start = time.perf_counter()
-        _run([*manage, *anchor.idle], env=env, cwd=anchor.project_dir, timeout=300)
-        idle_run_s = time.perf_counter() - start
+        idle_run_s = None
+        if anchor.idle is not None:
+            start = time.perf_counter()
+            _run([*manage, *anchor.idle], env=env, cwd=anchor.project_dir, timeout=300)
+            idle_run_s = time.perf_counter() - start
 
         enqueue_s = _timed_enqueue(anchor, manage, env, db_path, tasks, timeout)
 
@@ -415,8 +461,10 @@ def run_anchor(
             drain_s = _drain_by_polling(anchor, manage, env, workdir, db_path, tasks, timeout)
 
         counts = _status_counts(db_path, anchor.table)
-        if counts != {"SUCCESSFUL": tasks}:
-            raise AnchorError(f"{name}: after drain expected {tasks} SUCCESSFUL, got {counts}")
+        if counts != _expected_after_drain(anchor, tasks):
+            raise AnchorError(
+                f"{name}: after drain expected {_expected_after_drain(anchor, tasks)}, got {counts}"
+            )
     finally:
         if not keep_dir:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -429,7 +477,7 @@ def run_anchor(
         "enqueue_tasks_per_s": round(tasks / enqueue_s, 1),
         "drain_s": round(drain_s, 4),
         "tasks_per_s": round(tasks / drain_s, 1),
-        "idle_run_s": round(idle_run_s, 4),
+        "idle_run_s": None if idle_run_s is None else round(idle_run_s, 4),
         "concurrency": anchor.concurrency,
         "worker_cmd": " ".join(["manage.py", *anchor.worker]),
         "storage": f"SQLite ({SQLITE_OPTIONS}), fresh file in a temp dir",

@@ -37,6 +37,7 @@ class Stats:
     assigned: int = 0  #: executions given to a child
     finished: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    processes_started: int = 0  #: warm worker processes started (none without work)
 
 
 class HandOut:
@@ -95,6 +96,10 @@ class HandOut:
     def assign(self) -> int:
         """Give backlog executions out, best first: chunks to warm processes, one per job."""
         started = 0
+        warm = sum(1 for backend, _ in self.backlog if backend.alias not in self.jobs_backends)
+        if warm:  # processes start when there is work for them (warm_pool)
+            self.pool.want(warm)
+            self.stats.processes_started = self.pool.launched
         while self.backlog:
             backend, execution = self.backlog[0]
             if execution.id in self.in_flight:
@@ -199,10 +204,11 @@ class HandOut:
     # -- the children's lifetime -------------------------------------------------------
 
     def start(self) -> None:
-        self.pool.start()
+        """Nothing to start yet: warm processes start once there is work (``assign``)."""
 
     def stop(self) -> None:
         self.pool.stop()
+        self.stats.processes_started = self.pool.launched
 
     def kill(self) -> None:
         """Kill every child at once (a second shutdown signal)."""

@@ -1,5 +1,11 @@
 """The warm worker processes of ``run_tasks`` (``cloud_tasks`` mode).
 
+Processes start when there is work, not with the worker: :meth:`WarmPool.want` asks
+for as many as there are executions to run (at most ``size``), and they stay warm
+until the worker stops. A ``--burst`` run on an empty queue starts none, so its cost
+is the interpreter, ``django.setup()`` and one query, not ``size`` more interpreters
+that the machine's cores would have to start at the same time.
+
 Each process (:mod:`.child`) runs one job at a time. A job may be handed to a process
 that is still starting; if the process exits before it started, the job waits for the
 next one, started after a backoff (:class:`.startup.StartFailures`). After too many
@@ -51,16 +57,23 @@ class WarmChild:
 
 @dataclass(kw_only=True)
 class WarmPool(StartingJobs):
-    """``size`` warm worker processes."""
+    """Up to ``size`` warm worker processes, started as work asks for them."""
 
     size: int
     log_level: int = logging.WARNING
     children: list[WarmChild] = field(default_factory=list)
     failures: StartFailures = field(default_factory=lambda: StartFailures("worker process"))
+    wanted: int = 0  #: processes asked for so far (never more than ``size``; never shrinks)
+    launched: int = 0  #: processes started since the worker started (replacements included)
+
+    def want(self, count: int) -> None:
+        """Have ``count`` processes (at most ``size``): start the missing ones now."""
+        self.wanted = max(self.wanted, min(self.size, count))
+        self.start()
 
     def start(self) -> None:
-        """Start processes up to ``size``; after a failed start, one at a time, when due."""
-        while len(self.children) < self.size and not self.closing:
+        """Start processes up to ``wanted``; after a failed start, one at a time, when due."""
+        while len(self.children) < self.wanted and not self.closing:
             if self.failures.count:
                 if self.failures.exhausted or not self.failures.due():
                     return
@@ -73,6 +86,7 @@ class WarmPool(StartingJobs):
                 self._give_up_if_exhausted()
                 return
             self.children.append(child)
+            self.launched += 1
             if self.waiting:
                 self.submit(child, self.waiting.pop(0))
 

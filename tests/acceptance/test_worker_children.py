@@ -159,10 +159,81 @@ def starts(project: UserProject) -> list[str]:
     return project.starts.read_text().splitlines() if project.starts.exists() else []
 
 
-def test_a_worker_with_no_work_whose_children_cannot_start_exits(
+def test_a_burst_run_on_an_empty_queue_starts_no_worker_process(
     user_project: UserProject, tmp_path: Path
 ) -> None:
-    """No execution to fail: the worker still stops, rather than serve with no process."""
+    """Warm processes start when there is work: none for an empty queue (a child would
+    write to ``starts`` and refuse to load, and the worker would exit 1)."""
+    output = tmp_path / "worker.log"
+    with output.open("w") as out:
+        worker = user_project.start(
+            "manage.py",
+            "run_tasks",
+            "--burst",
+            "--backend",
+            "default",
+            cwd=tmp_path,
+            output=out,
+            USER_PROJECT_BREAK_CHILDREN="always",
+            USER_PROJECT_STARTS=str(user_project.starts),
+        )
+        try:
+            wait_until(lambda: worker.poll() is not None, timeout=DEADLINE)
+        finally:
+            stop(worker)
+    log = output.read_text()
+    assert worker.returncode == 0, log
+    assert starts(user_project) == [], log
+    assert "stopped after 0 attempt(s): none; worker processes started: 0" in log
+
+
+def test_worker_processes_start_when_work_arrives(
+    user_project: UserProject, tmp_path: Path
+) -> None:
+    """One due execution starts one warm process (max_workers is 2); more work starts
+    the second, and the worker keeps both (replacing none)."""
+    first = user_project.enqueue("default", "succeeds")
+    output = tmp_path / "worker.log"
+    with output.open("w") as out:
+        worker = user_project.start(
+            "manage.py",
+            "run_tasks",
+            "--burst",
+            "--backend",
+            "default",
+            cwd=tmp_path,
+            output=out,
+        )
+        try:
+            wait_until(lambda: worker.poll() is not None, timeout=DEADLINE)
+        finally:
+            stop(worker)
+    log = output.read_text()
+    assert worker.returncode == 0, log
+    assert "stopped after 1 attempt(s): succeeded=1; worker processes started: 1" in log, log
+    store = user_project.store("default")
+    assert store.get(first.id).status == TaskResultStatus.SUCCESSFUL
+
+    many = [user_project.enqueue("default", "succeeds") for _ in range(6)]
+    with output.open("w") as out:
+        worker = user_project.start(
+            "manage.py", "run_tasks", "--burst", "--backend", "default", cwd=tmp_path, output=out
+        )
+        try:
+            wait_until(lambda: worker.poll() is not None, timeout=DEADLINE)
+        finally:
+            stop(worker)
+    log = output.read_text()
+    assert worker.returncode == 0, log
+    assert "stopped after 6 attempt(s): succeeded=6; worker processes started: 2" in log, log
+    assert all(store.get(e.id).status == TaskResultStatus.SUCCESSFUL for e in many)
+
+
+def test_a_worker_whose_children_cannot_start_exits_at_the_first_work(
+    user_project: UserProject, tmp_path: Path
+) -> None:
+    """A serving worker starts no process while the queue is empty; the first execution
+    starts them, they cannot start, so it is failed and the worker stops (exit 1)."""
     output = tmp_path / "worker.log"
     with output.open("w") as out:
         worker = user_project.start(
@@ -174,6 +245,7 @@ def test_a_worker_with_no_work_whose_children_cannot_start_exits(
             USER_PROJECT_STARTS=str(user_project.starts),
         )
         try:
+            execution = user_project.enqueue("default", "succeeds")
             wait_until(lambda: worker.poll() is not None, timeout=DEADLINE)
         finally:
             stop(worker)
@@ -183,3 +255,4 @@ def test_a_worker_with_no_work_whose_children_cannot_start_exits(
 
     assert len(starts(user_project)) == MAX_FAILED_STARTS, log
     assert "CommandError: worker processes could not start" in log
+    assert user_project.store("default").get(execution.id).status == TaskResultStatus.FAILED

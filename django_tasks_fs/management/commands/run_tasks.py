@@ -105,6 +105,9 @@ class Command(BaseCommand):
         stats = worker.run()
         if options["verbosity"] >= 1:
             outcomes = ", ".join(f"{k}={v}" for k, v in sorted(stats.outcomes.items())) or "none"
-            self.stdout.write(f"run_tasks: stopped after {stats.finished} attempt(s): {outcomes}")
+            self.stdout.write(
+                f"run_tasks: stopped after {stats.finished} attempt(s): {outcomes}; "
+                f"worker processes started: {stats.processes_started}"
+            )
         if worker.gave_up:
             raise CommandError(worker.gave_up)
