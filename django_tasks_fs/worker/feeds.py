@@ -109,6 +109,7 @@ class Feeds:
         self.error: Exception | None = None  #: why a listener broke
         self.opened_at: float | None = None  #: time.monotonic() of open(); None: closed
         self.refreshed_at = 0.0
+        self.announced = False  #: the loop said it listens (once per start())
 
     # -- lifetime ----------------------------------------------------------------------
 
@@ -119,6 +120,7 @@ class Feeds:
     def start(self) -> None:
         """Open every listener (results arrive later, on other threads)."""
         self.error = None
+        self.announced = False
         self.opened_at = time.monotonic()
         with self._lock:
             self._schedules = {}

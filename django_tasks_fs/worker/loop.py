@@ -162,7 +162,7 @@ class Worker:
         return found
 
     def _collect(self, timeout: float) -> list[Finished]:
-        return self.handout.collect(timeout, self.wakeup if self.feeds.open else None)
+        return self.handout.collect(timeout, self.wakeup)
 
     def _retries_soon(self) -> bool:
         """Is anything READY but due within the longest local retry backoff? (burst mode)"""
@@ -210,6 +210,7 @@ class Worker:
 
     def _step(self, state: _LoopState) -> bool:
         """One turn of the loop; True when a --once / --burst run is complete."""
+        self.wakeup.clear()  # a delivery (or a signal) from now on wakes the next wait
         now = time.monotonic()
         if self.feeds.open and self.feeds.failed(now):
             logger.info("listener lost (%s); polling until Firestore answers", self.feeds.error)
@@ -218,19 +219,12 @@ class Worker:
             state.next_poll = now
         if self.feeds.open:
             return self._listen_step(state)
-        done = self._poll_step(state)
-        wanted = self.settings.listen and not self.settings.once and self.settings.backends
-        if wanted and not done and state.polled_once and time.monotonic() >= state.listen_after:
-            # Firestore answered the last poll: follow it again.
-            self.feeds.start()
-            state.next_reclaim = state.next_cron = 0.0
-        return done
+        return self._poll_step(state)
 
     def _listen_step(self, state: _LoopState) -> bool:
         """One turn while listening: act on what the listeners delivered, then sleep
         until the next thing due (or a delivery)."""
         settings, handout, feeds = self.settings, self.handout, self.feeds
-        self.wakeup.clear()  # a delivery from now on wakes the next wait
         now = time.monotonic()
         if now - feeds.refreshed_at >= REFRESH:
             feeds.refresh()
@@ -238,6 +232,9 @@ class Worker:
         if not feeds.current:  # the first results are on their way (a delivery wakes)
             self._collect(0.5)
             return False
+        if not feeds.announced:
+            feeds.announced = True
+            logger.info("listening for work and schedules (no polling while they answer)")
         if settings.backends:
             self.outage.answered(settings.backends[0].executions.settings.target())
         if self.cron is not None and (feeds.take_schedules_changed() or now >= state.next_cron):
@@ -315,7 +312,12 @@ class Worker:
             if self._poll(reclaim=True) == 0 and not self._retries_soon():
                 return True
             if not handout.backlog:
-                time.sleep(settings.poll_interval)
+                self._collect(settings.poll_interval)
+            return False
+        if self._may_listen(state):
+            # Firestore answered the last poll: follow it from now on.
+            self.feeds.start()
+            state.next_reclaim = state.next_cron = 0.0
             return False
         if state.more and len(handout.backlog) < low_water:
             wait = 0.0
@@ -323,3 +325,13 @@ class Worker:
             wait = max(0.0, state.next_poll - time.monotonic())
         self._collect(wait)
         return False
+
+    def _may_listen(self, state: _LoopState) -> bool:
+        settings = self.settings
+        return (
+            settings.listen
+            and not settings.once
+            and bool(settings.backends)
+            and state.polled_once
+            and time.monotonic() >= state.listen_after
+        )
