@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 #: A warm process claims and runs up to this many executions per hand-out (one commit
 #: claims them all, results are written in batches).
 MAX_CHUNK = 50
+#: Seconds between looks at the children (started? exited?) while waiting for a wake-up.
+CHILDREN_CHECK = 1.0
 #: How many finished executions ``took()`` remembers.
 RECENT = 4096
 
@@ -203,6 +205,8 @@ class HandOut:
         while True:
             left = max(0.0, deadline - time.monotonic())
             step = min(0.05, left) if self.runner.running else left
+            if wakeup is not None:
+                step = min(step, CHILDREN_CHECK)
             woken = False
             if wakeup is not None:
                 woken = wakeup.is_set()
@@ -214,7 +218,7 @@ class HandOut:
                 finished += self.pool.collect(step)
             finished += self.runner.collect()
             finished += self._give_up_on_unstartable()
-            if finished or woken or time.monotonic() >= deadline:
+            if finished or woken or self.gave_up or time.monotonic() >= deadline:
                 break
             if wakeup is None and not self.pool.busy() and not self.runner.running:
                 time.sleep(max(0.0, deadline - time.monotonic()))
