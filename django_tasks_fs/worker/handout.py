@@ -32,12 +32,14 @@ from .warm_pool import WarmPool
 
 logger = logging.getLogger(__name__)
 
+_NEVER = object()
+
 #: A warm process claims and runs up to this many executions per hand-out (one commit
 #: claims them all, results are written in batches).
 MAX_CHUNK = 50
 #: Seconds between looks at the children (started? exited?) while waiting for a wake-up.
 CHILDREN_CHECK = 1.0
-#: How many finished executions ``took()`` remembers.
+#: How many finished executions ``took()`` and the stale check remember.
 RECENT = 4096
 
 
@@ -69,7 +71,9 @@ class HandOut:
         #: Found by polls and lease checks, until handed out (the listeners' are not kept).
         self.found: dict[str, tuple[FirestoreBackend, TaskExecution]] = {}
         self.in_flight: set[str] = set()
-        self._recent: dict[str, None] = {}  #: the last RECENT finished, oldest first
+        #: Update time of each execution as handed out, until RECENT after it finished:
+        #: a window still showing that version is stale (the claim is on its way).
+        self._handed: dict[str, datetime | None] = {}
         self.stats = Stats()
         self.gave_up: str | None = None  #: why the children are given up on
 
@@ -82,9 +86,14 @@ class HandOut:
     def busy(self) -> bool:
         return bool(self.in_flight)
 
+    def _stale(self, execution: TaskExecution) -> bool:
+        """Is ``execution`` the version this worker handed out (it ran or runs already)?"""
+        handed = self._handed.get(execution.id, _NEVER)
+        return handed is not _NEVER and handed == execution.update_time
+
     def took(self, execution_id: str) -> bool:
         """Was ``execution_id`` handed out by this worker (running, or finished lately)?"""
-        return execution_id in self.in_flight or execution_id in self._recent
+        return execution_id in self.in_flight or execution_id in self._handed
 
     # -- the backlog -------------------------------------------------------------------
 
@@ -106,10 +115,14 @@ class HandOut:
 
     def _found(self, found: list[tuple[FirestoreBackend, TaskExecution]]) -> int:
         queued = {e.id for _, e in self.backlog} | self.found.keys()
-        new = [(b, e) for b, e in found if e.id not in self.in_flight and e.id not in queued]
-        self.found.update((e.id, (b, e)) for b, e in new)
+        new = 0
+        for backend, execution in found:
+            if execution.id in self.in_flight or self._stale(execution):
+                continue
+            new += execution.id not in queued
+            self.found[execution.id] = (backend, execution)  # the newest version read
         self.offer(None)
-        return len(new)
+        return new
 
     def reclaim(self, *, limit: int) -> float | None:
         """Add executions whose lease expired (their worker died) to the backlog.
@@ -147,6 +160,7 @@ class HandOut:
         Returns the seconds until the first execution of ``ready`` that is not due yet
         falls due (None: none).
         """
+        self.found = {i: f for i, f in self.found.items() if not self._stale(f[1])}
         items = list(self.found.values())
         not_due: float | None = None
         if ready is None:
@@ -158,7 +172,7 @@ class HandOut:
                     not_due = wait_for if not_due is None else min(not_due, wait_for)
                 elif execution.id not in self.found:
                     items.append((backend, execution))
-        items = [(b, e) for b, e in items if e.id not in self.in_flight]
+        items = [(b, e) for b, e in items if e.id not in self.in_flight and not self._stale(e)]
         items.sort(key=lambda item: (-item[1].priority, item[1].run_after))
         self.backlog = items
         return not_due
@@ -189,6 +203,8 @@ class HandOut:
                 self.pool.submit(idle[0], Job(backend=backend.alias, executions=tuple(chunk)))
             for item in chunk:
                 self.in_flight.add(item.id)
+                self._handed.pop(item.id, None)
+                self._handed[item.id] = item.update_time
                 self.found.pop(item.id, None)
                 logger.debug("assigned execution_id=%s task=%s", item.id, item.task_path)
             self.stats.assigned += len(chunk)
@@ -229,9 +245,11 @@ class HandOut:
     def record(self, finished: list[Finished]) -> None:
         for job, results in finished:
             self.in_flight.difference_update(job.ids)
-            self._recent.update(dict.fromkeys(job.ids))
-            while len(self._recent) > RECENT:
-                del self._recent[next(iter(self._recent))]
+            while len(self._handed) > RECENT + len(self.in_flight):
+                oldest = next(iter(self._handed))
+                if oldest in self.in_flight:
+                    break
+                del self._handed[oldest]
             for done in results:
                 self.stats.finished += 1
                 self.stats.outcomes[done.outcome] = self.stats.outcomes.get(done.outcome, 0) + 1

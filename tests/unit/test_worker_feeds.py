@@ -179,3 +179,29 @@ def test_a_listened_execution_is_billed_when_it_enters_and_when_it_leaves(
     finally:
         disable_counting()
         counts.reset()
+
+
+def test_a_window_still_showing_a_finished_execution_does_not_hand_it_out_again(
+    backend: Any, monkeypatch: Any
+) -> None:
+    """The child's report can beat the listener's removal: the version handed out is not
+    handed out again; a newer one (a retry) is."""
+    from dataclasses import replace
+
+    from django_tasks_fs.worker.chunks import Done
+
+    store = backend.executions
+    execution = write_execution(store)
+    hand = handout(backend)
+    jobs: list[Any] = []
+    monkeypatch.setattr(hand.pool, "idle", lambda: [] if jobs else ["child"])
+    monkeypatch.setattr(hand.pool, "submit", lambda child, job: jobs.append(job))
+    hand.offer([(backend, execution)])
+    assert hand.assign() == 1
+    hand.record([(jobs[0], [Done(execution_id=execution.id, outcome="succeeded")])])
+    assert not hand.busy()
+    hand.offer([(backend, execution)])  # the stale window
+    assert hand.backlog == []
+    retry = replace(execution, update_time=store.clock.now() + timedelta(seconds=1))
+    hand.offer([(backend, retry)])
+    assert [e.id for _, e in hand.backlog] == [execution.id]
