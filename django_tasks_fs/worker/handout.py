@@ -23,6 +23,7 @@ from datetime import datetime
 from multiprocessing.connection import wait
 
 from ..backends.base import FirestoreBackend
+from ..execution.outcome import Outcome
 from ..store import TaskExecution
 from .chunks import Done, Finished, Job, fail_chunk, worker_name
 from .feeds import Wakeup
@@ -33,6 +34,10 @@ from .warm_pool import WarmPool
 logger = logging.getLogger(__name__)
 
 _NEVER = object()
+#: Outcomes of an attempt that won its claim: the execution changed since it was handed
+#: out, so a window still showing that version is stale. (Refused, not started, an
+#: error: it may be unchanged, and may be handed out again.)
+_CLAIMED = frozenset(str(o) for o in Outcome if o is not Outcome.REFUSED)
 
 #: A warm process claims and runs up to this many executions per hand-out (one commit
 #: claims them all, results are written in batches).
@@ -245,6 +250,9 @@ class HandOut:
     def record(self, finished: list[Finished]) -> None:
         for job, results in finished:
             self.in_flight.difference_update(job.ids)
+            for done in results:
+                if done.outcome not in _CLAIMED:
+                    self._handed.pop(done.execution_id, None)
             while len(self._handed) > RECENT + len(self.in_flight):
                 oldest = next(iter(self._handed))
                 if oldest in self.in_flight:

@@ -205,3 +205,9 @@ def test_a_window_still_showing_a_finished_execution_does_not_hand_it_out_again(
     retry = replace(execution, update_time=store.clock.now() + timedelta(seconds=1))
     hand.offer([(backend, retry)])
     assert [e.id for _, e in hand.backlog] == [execution.id]
+    # A refused claim changed nothing: the same version may be handed out again.
+    jobs.clear()
+    assert hand.assign() == 1
+    hand.record([(jobs[0], [Done(execution_id=execution.id, outcome="refused")])])
+    hand.offer([(backend, retry)])
+    assert [e.id for _, e in hand.backlog] == [execution.id]
