@@ -142,9 +142,11 @@ class BackendOptions:
     # -- Local worker (ProcessBackend) ---------------------------------------------------
     mode: str = option("cloud_tasks", LOCAL, one_of(*MODES), "which platform to behave like")
     max_workers: int = option(4, LOCAL, WHOLE, "worker processes of run_tasks")
-    poll_interval_seconds: float = option(1.0, LOCAL, SECONDS, "time between polls when idle")
+    poll_interval_seconds: float = option(
+        1.0, LOCAL, SECONDS, "time between polls without listeners"
+    )
     batch_size: int | None = option(
-        None, LOCAL, optional(WHOLE), "executions per poll", shown="`max_workers`"
+        None, LOCAL, optional(WHOLE), "executions fetched at a time", shown="`max_workers`"
     )
     shutdown_grace_seconds: float = option(
         30.0, LOCAL, SECONDS_OR_ZERO, "time running tasks get after the first SIGTERM"

@@ -97,6 +97,13 @@ def install() -> None:
 
     MemoryOps.query = recorded_too(MemoryOps.query)  # type: ignore[method-assign]
     MemoryOps.count = recorded_too(MemoryOps.count)  # type: ignore[method-assign]
+    listen = MemoryOps.listen
+
+    def recorded_listen(self: MemoryOps, query: Query, *args: Any) -> Any:
+        _record(shape_of_ops_query(query))
+        return listen(self, query, *args)
+
+    MemoryOps.listen = recorded_listen  # type: ignore[method-assign]
 
 
 def _record(shape: QueryShape | None) -> None:

@@ -7,12 +7,16 @@ Exactly once per slot across workers and restarts comes from the slot reservatio
   started, minus a restart window (so a slot that fell due while the worker restarted
   still fires);
 * with ``catch_up``, also the newest slot missed while no worker ran.
+
+The worker either polls (``tick()`` reads the schedules each time) or follows the
+schedules with a listener and passes them in (``tick(now, schedules)``), ticking
+again at ``next_due()``: no read between slots.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -21,7 +25,7 @@ from django.tasks.exceptions import InvalidTask
 from ..exceptions import TaskNotImportable
 from ..results import FirestoreTaskResult
 from ..store import ScheduledTask
-from .cron import slots_between
+from .cron import next_slot, slots_between
 from .firing import fire_slot
 
 if TYPE_CHECKING:
@@ -52,15 +56,41 @@ class LocalCron:
             return since
         return max(since, self.started - RESTART_WINDOW)
 
-    def tick(self, now: datetime) -> list[FirestoreTaskResult]:
-        """Fire every due slot; return the results of the executions enqueued."""
+    def tick(
+        self, now: datetime, schedules: Mapping[str, Sequence[ScheduledTask]] | None = None
+    ) -> list[FirestoreTaskResult]:
+        """Fire every due slot; return the results of the executions enqueued.
+
+        ``schedules``: each backend's scheduled tasks by alias, as a listener last saw
+        them (a backend missing from it, or None: read them now).
+        """
         fired: list[FirestoreTaskResult] = []
         for backend in self.backends:
-            for schedule in backend.schedules.list():
-                if not schedule.enabled or schedule.backend != backend.alias:
-                    continue
+            for schedule in self._enabled(backend, schedules):
                 fired.extend(self._fire_due(backend, schedule, now))
         return fired
+
+    def next_due(self, schedules: Mapping[str, Sequence[ScheduledTask]]) -> datetime | None:
+        """When the next slot of the given schedules falls due (None: never)."""
+        due: list[datetime] = []
+        for backend in self.backends:
+            for schedule in self._enabled(backend, schedules):
+                key = (backend.alias, schedule.name)
+                cursor = self._cursors.get(key) or self._first_cursor(schedule)
+                try:
+                    due.append(next_slot(schedule.schedule, schedule.time_zone, cursor))
+                except ValueError:
+                    continue  # logged by the tick that skips it
+        return min(due, default=None)
+
+    def _enabled(
+        self,
+        backend: FirestoreBackend,
+        schedules: Mapping[str, Sequence[ScheduledTask]] | None,
+    ) -> list[ScheduledTask]:
+        known = schedules.get(backend.alias) if schedules is not None else None
+        listed = backend.schedules.list() if known is None else known
+        return [s for s in listed if s.enabled and s.backend == backend.alias]
 
     def _fire_due(
         self, backend: FirestoreBackend, schedule: ScheduledTask, now: datetime

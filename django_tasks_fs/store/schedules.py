@@ -23,7 +23,10 @@ from .ops import (
     DocumentExists,
     DocumentMissing,
     DocumentOps,
+    Listening,
+    OnError,
     Query,
+    QueryUpdate,
     Update,
     document_ops,
 )
@@ -84,6 +87,23 @@ class ScheduleStore:
             ScheduledTask.from_document(s.id, s.data or {}, s.update_time)
             for s in self.documents.query(query)
         ]
+
+    def listen(
+        self, on_change: Callable[[tuple[ScheduledTask, ...]], None], on_error: OnError
+    ) -> Listening:
+        """Follow every scheduled task: ``on_change(all of them, by name)`` at once and
+        after each change, on another thread (see ``DocumentOps.listen``)."""
+
+        def changed(update: QueryUpdate) -> None:
+            on_change(
+                tuple(
+                    ScheduledTask.from_document(s.id, s.data or {}, s.update_time)
+                    for s in update.documents
+                )
+            )
+
+        query = Query(collection=self.collection_name, order_by=((DOCUMENT_ID, ASCENDING),))
+        return self.documents.listen(query, changed, on_error)
 
     def create(self, schedule: ScheduledTask) -> ScheduledTask:
         """Write a new scheduled task; raise DocumentExists if the name is taken."""

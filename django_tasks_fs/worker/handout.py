@@ -1,7 +1,9 @@
 """Which child process runs which execution: the backlog, the children, their reports.
 
 The loop (loop.py) decides *when* to poll, fire cron and stop; this module decides
-*who* runs what. Due executions wait in a backlog, best first; ``assign()`` gives them
+*who* runs what. Due executions wait in a backlog, best first: what the ready
+listeners show (``offer()``, :mod:`.feeds`) and what polls and lease checks found
+(``poll()``, ``reclaim()``), minus what is already handed out; ``assign()`` gives them
 to the warm processes in chunks (``cloud_tasks`` mode, :mod:`.warm_pool`) or one per
 ``execute_task`` process (``cloud_run_jobs`` mode, :mod:`.job_runner`), and
 ``collect()`` gathers what the children report back.
@@ -17,19 +19,33 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from multiprocessing.connection import wait
 
 from ..backends.base import FirestoreBackend
+from ..execution.outcome import Outcome
 from ..store import TaskExecution
 from .chunks import Done, Finished, Job, fail_chunk, worker_name
+from .feeds import Wakeup
 from .job_runner import JobRunner
 from .startup import StartFailures
 from .warm_pool import WarmPool
 
 logger = logging.getLogger(__name__)
 
+_NEVER = object()
+#: Outcomes of an attempt that won its claim: the execution changed since it was handed
+#: out, so a window still showing that version is stale. (Refused, not started, an
+#: error: it may be unchanged, and may be handed out again.)
+_CLAIMED = frozenset(str(o) for o in Outcome if o is not Outcome.REFUSED)
+
 #: A warm process claims and runs up to this many executions per hand-out (one commit
 #: claims them all, results are written in batches).
 MAX_CHUNK = 50
+#: Seconds between looks at the children (started? exited?) while waiting for a wake-up.
+CHILDREN_CHECK = 1.0
+#: How many finished executions ``took()`` and the stale check remember.
+RECENT = 4096
 
 
 @dataclass
@@ -58,7 +74,12 @@ class HandOut:
         self.pool = WarmPool(size=max_workers if warm else 0, log_level=log_level)
         self.runner = JobRunner(size=max_workers)
         self.backlog: list[tuple[FirestoreBackend, TaskExecution]] = []
+        #: Found by polls and lease checks, until handed out (the listeners' are not kept).
+        self.found: dict[str, tuple[FirestoreBackend, TaskExecution]] = {}
         self.in_flight: set[str] = set()
+        #: Update time of each execution as handed out, until RECENT after it finished:
+        #: a window still showing that version is stale (the claim is on its way).
+        self._handed: dict[str, datetime | None] = {}
         self.stats = Stats()
         self.gave_up: str | None = None  #: why the children are given up on
 
@@ -71,10 +92,19 @@ class HandOut:
     def busy(self) -> bool:
         return bool(self.in_flight)
 
+    def _stale(self, execution: TaskExecution) -> bool:
+        """Is ``execution`` the version this worker handed out (it ran or runs already)?"""
+        handed = self._handed.get(execution.id, _NEVER)
+        return handed is not _NEVER and handed == execution.update_time
+
+    def took(self, execution_id: str) -> bool:
+        """Was ``execution_id`` handed out by this worker (running, or finished lately)?"""
+        return execution_id in self.in_flight or execution_id in self._handed
+
     # -- the backlog -------------------------------------------------------------------
 
     def poll(self, *, limit: int, reclaim: bool) -> int:
-        """Refill the backlog with due executions (and expired leases), best first.
+        """Add due executions (and expired leases) to the backlog, best first.
 
         Returns how many new executions were found.
         """
@@ -87,11 +117,71 @@ class HandOut:
             if reclaim:
                 expired = store.expired_leases(backend=backend.alias, limit=limit)
                 found += [(backend, e) for e in expired if not queues or e.queue_name in queues]
-        found.sort(key=lambda item: (-item[1].priority, item[1].run_after))
-        queued = {e.id for _, e in self.backlog}
-        new = [(b, e) for b, e in found if e.id not in self.in_flight and e.id not in queued]
-        self.backlog += new
-        return len(new)
+        return self._found(found)
+
+    def _found(self, found: list[tuple[FirestoreBackend, TaskExecution]]) -> int:
+        queued = {e.id for _, e in self.backlog} | self.found.keys()
+        new = 0
+        for backend, execution in found:
+            if execution.id in self.in_flight or self._stale(execution):
+                continue
+            new += execution.id not in queued
+            self.found[execution.id] = (backend, execution)  # the newest version read
+        self.offer(None)
+        return new
+
+    def reclaim(self, *, limit: int) -> float | None:
+        """Add executions whose lease expired (their worker died) to the backlog.
+
+        Returns the seconds until the next lease of a RUNNING execution expires (0: more
+        expired ones than ``limit``), None when nothing runs. No lease can expire before
+        then, and one taken later expires a lease length after that at the earliest: the
+        next check is due then (see loop.py).
+        """
+        expired: list[tuple[FirestoreBackend, TaskExecution]] = []
+        soonest: float | None = None
+        for backend in self.backends:
+            store = backend.executions
+            queues = self.queues_of(backend)
+            leases = store.leases(backend=backend.alias, limit=limit)
+            now = store.clock.now()
+            for execution in leases:
+                expires = execution.lease_expires_at
+                if expires is not None and expires > now:
+                    wait_for = (expires - now).total_seconds()
+                    soonest = wait_for if soonest is None else min(soonest, wait_for)
+                    break
+                if not queues or execution.queue_name in queues:
+                    expired.append((backend, execution))
+            else:
+                if len(leases) >= limit:
+                    soonest = 0.0
+        self._found(expired)
+        return soonest
+
+    def offer(self, ready: list[tuple[FirestoreBackend, TaskExecution]] | None) -> float | None:
+        """Rebuild the backlog: the due ones of ``ready`` (what the listeners show; None:
+        keep the backlog's) and what polls found, not handed out yet, best first.
+
+        Returns the seconds until the first execution of ``ready`` that is not due yet
+        falls due (None: none).
+        """
+        self.found = {i: f for i, f in self.found.items() if not self._stale(f[1])}
+        items = list(self.found.values())
+        not_due: float | None = None
+        if ready is None:
+            items += [(b, e) for b, e in self.backlog if e.id not in self.found]
+        else:
+            for backend, execution in ready:
+                wait_for = _seconds_until(execution.run_after, backend)
+                if wait_for > 0:
+                    not_due = wait_for if not_due is None else min(not_due, wait_for)
+                elif execution.id not in self.found:
+                    items.append((backend, execution))
+        items = [(b, e) for b, e in items if e.id not in self.in_flight and not self._stale(e)]
+        items.sort(key=lambda item: (-item[1].priority, item[1].run_after))
+        self.backlog = items
+        return not_due
 
     def assign(self) -> int:
         """Give backlog executions out, best first: chunks to warm processes, one per job."""
@@ -123,6 +213,9 @@ class HandOut:
                 self.pool.submit(idle[0], Job(backend=backend.alias, executions=tuple(chunk)))
             for item in chunk:
                 self.in_flight.add(item.id)
+                self._handed.pop(item.id, None)
+                self._handed[item.id] = item.update_time
+                self.found.pop(item.id, None)
                 logger.debug("assigned execution_id=%s task=%s", item.id, item.task_path)
             self.stats.assigned += len(chunk)
             started += len(chunk)
@@ -130,18 +223,30 @@ class HandOut:
 
     # -- what the children report ------------------------------------------------------
 
-    def collect(self, timeout: float) -> list[Finished]:
-        """Wait up to ``timeout`` for finished attempts (of either kind)."""
+    def collect(self, timeout: float, wakeup: Wakeup | None = None) -> list[Finished]:
+        """Wait up to ``timeout`` for finished attempts (of either kind), or until
+        ``wakeup`` is set (a listener delivered)."""
         deadline = time.monotonic() + timeout
         finished = self.runner.collect()
         while True:
-            step = 0.05 if self.runner.running else max(0.0, deadline - time.monotonic())
-            finished += self.pool.collect(min(step, max(0.0, deadline - time.monotonic())))
+            left = max(0.0, deadline - time.monotonic())
+            step = min(0.05, left) if self.runner.running else left
+            if wakeup is not None:
+                step = min(step, CHILDREN_CHECK)
+            woken = False
+            if wakeup is not None:
+                woken = wakeup.is_set()
+                if not woken and step > 0:
+                    fd = wakeup.fileno()
+                    woken = fd in wait([*(c.conn for c in self.pool.busy()), fd], step)
+                finished += self.pool.collect(0)
+            else:
+                finished += self.pool.collect(step)
             finished += self.runner.collect()
             finished += self._give_up_on_unstartable()
-            if finished or time.monotonic() >= deadline:
+            if finished or woken or self.gave_up or time.monotonic() >= deadline:
                 break
-            if not self.pool.busy() and not self.runner.running:
+            if wakeup is None and not self.pool.busy() and not self.runner.running:
                 time.sleep(max(0.0, deadline - time.monotonic()))
                 break
         self.record(finished)
@@ -150,6 +255,14 @@ class HandOut:
     def record(self, finished: list[Finished]) -> None:
         for job, results in finished:
             self.in_flight.difference_update(job.ids)
+            for done in results:
+                if done.outcome not in _CLAIMED:
+                    self._handed.pop(done.execution_id, None)
+            while len(self._handed) > RECENT + len(self.in_flight):
+                oldest = next(iter(self._handed))
+                if oldest in self.in_flight:
+                    break
+                del self._handed[oldest]
             for done in results:
                 self.stats.finished += 1
                 self.stats.outcomes[done.outcome] = self.stats.outcomes.get(done.outcome, 0) + 1
@@ -232,3 +345,8 @@ class HandOut:
             deadline = time.monotonic() + 30
             while self.busy() and time.monotonic() < deadline:
                 self.collect(0.5)
+
+
+def _seconds_until(when: datetime, backend: FirestoreBackend) -> float:
+    """Seconds from now until the server time ``when`` (by ``backend``'s clock)."""
+    return (when - backend.executions.clock.now()).total_seconds()

@@ -1,7 +1,21 @@
-"""The ``run_tasks`` loop: poll Firestore, fire cron, hand executions out, stop.
+"""The ``run_tasks`` loop: follow Firestore, fire cron, hand executions out, stop.
 
-This module decides *when* (poll, reclaim expired leases, fire cron, stop); who runs
-what is the HandOut's (:mod:`.handout`): the backlog and the child processes.
+This module decides *when* (look for work, reclaim expired leases, fire cron, stop);
+who runs what is the HandOut's (:mod:`.handout`): the backlog and the child processes.
+
+Listening, not polling: the due executions and the scheduled tasks come from Firestore
+listeners (:mod:`.feeds`), which wake the loop when they deliver; between deliveries the
+loop sleeps until the next thing it knows is due: an execution's ``run_after``, a cron
+slot, a lease check, the listeners' refresh. An idle worker sends no query.
+
+Expired leases (a worker died): a lease check reads the RUNNING executions by lease
+expiry and reclaims the expired ones; the next check is due when the next lease known
+expires, or a lease length after an execution left the ready window without this
+worker taking it (another worker claimed it), or at the listeners' refresh at the
+latest (``feeds.REFRESH``): a lease taken since the last check cannot expire sooner
+than a lease length after it. Without listeners (``--once``, a listener broken, a
+Firestore that does not answer them) the loop polls every ``poll_interval`` as before,
+and listens again once a poll has succeeded.
 
 Shutdown: the first SIGINT/SIGTERM stops taking work and lets running attempts finish
 for ``shutdown_grace_seconds``; what is still running then is SIGTERMed and hands its
@@ -34,6 +48,7 @@ from ..backends.base import FirestoreBackend
 from ..exceptions import StoreNotConfigured, StoreUnavailable
 from ..scheduling.local import LocalCron
 from .chunks import Finished
+from .feeds import REFRESH, Feeds, Wakeup
 from .handout import HandOut, Stats
 from .outage import OutageReport
 from .startup import settings_module
@@ -44,6 +59,8 @@ logger = logging.getLogger(__name__)
 RECLAIM_INTERVAL = 1.0
 #: Pause after a failed loop step (e.g. Firestore unreachable), in seconds.
 ERROR_BACKOFF = 1.0
+#: Seconds after a listener broke before listening again (once a poll succeeded).
+RELISTEN_BACKOFF = 5.0
 
 
 @dataclass
@@ -52,6 +69,9 @@ class _LoopState:
     next_reclaim: float = 0.0
     polled_once: bool = False
     more: bool = False  #: the last poll came back full: poll again at once
+    listen_after: float = 0.0  #: time.monotonic() before which not to listen again
+    next_cron: float = 0.0
+    next_force: float = 0.0
 
 
 @dataclass
@@ -64,6 +84,7 @@ class WorkerSettings:
     poll_interval: float = 1.0
     batch_size: int = 4
     once: bool = False  #: one poll, finish what it found, exit
+    listen: bool = True  #: follow Firestore with listeners (False: poll only)
     burst: bool = False  #: run until nothing is running or due within the retry backoff, then exit
     catch_up: bool = False
     shutdown_grace: float = 30.0
@@ -91,6 +112,18 @@ class Worker:
             if started
             else None
         )
+        self.wakeup = Wakeup()
+        self.feeds = Feeds(
+            settings.backends,
+            queues_of={b.alias: self.handout.queues_of(b) for b in settings.backends},
+            window=settings.batch_size,
+            cron_backends=self.cron.backends if self.cron is not None else (),
+            wakeup=self.wakeup,
+        )
+        #: Heartbeat timeout: a lease lasts at least this long after it is taken.
+        self._lease_length = min(
+            (b.config.heartbeat_timeout_seconds for b in settings.backends), default=30.0
+        )
 
     @property
     def stopping(self) -> bool:
@@ -109,6 +142,7 @@ class Worker:
         if self._signals == 1:
             logger.warning("shutting down: finishing running tasks (signal again to exit now)")
             self._stop_requested = True
+            self.wakeup.set()  # out of a long wait for the next delivery
             return
         logger.warning("exiting now; running attempts will be reclaimed when their leases expire")
         self.handout.kill()
@@ -128,7 +162,7 @@ class Worker:
         return found
 
     def _collect(self, timeout: float) -> list[Finished]:
-        return self.handout.collect(timeout)
+        return self.handout.collect(timeout, self.wakeup)
 
     def _retries_soon(self) -> bool:
         """Is anything READY but due within the longest local retry backoff? (burst mode)"""
@@ -149,9 +183,12 @@ class Worker:
         self.handout.start()
         try:
             self._loop()
+            self.feeds.close()
             self.handout.drain(self.settings.shutdown_grace)
         finally:
+            self.feeds.close()
             self.handout.stop()
+            self.wakeup.close()
         return self.handout.stats
 
     def _loop(self) -> None:
@@ -173,6 +210,81 @@ class Worker:
 
     def _step(self, state: _LoopState) -> bool:
         """One turn of the loop; True when a --once / --burst run is complete."""
+        self.wakeup.clear()  # a delivery (or a signal) from now on wakes the next wait
+        now = time.monotonic()
+        if self.feeds.open and self.feeds.failed(now):
+            logger.info("listener lost (%s); polling until Firestore answers", self.feeds.error)
+            self.feeds.close()
+            state.listen_after = now + RELISTEN_BACKOFF
+            state.next_poll = now
+        if self.feeds.open:
+            return self._listen_step(state)
+        return self._poll_step(state)
+
+    def _listen_step(self, state: _LoopState) -> bool:
+        """One turn while listening: act on what the listeners delivered, then sleep
+        until the next thing due (or a delivery)."""
+        settings, handout, feeds = self.settings, self.handout, self.feeds
+        now = time.monotonic()
+        if now - feeds.refreshed_at >= REFRESH:
+            feeds.refresh()
+            state.next_reclaim = min(state.next_reclaim, now)  # the safety check
+        if not feeds.current:  # the first results are on their way (a delivery wakes)
+            self._collect(0.5)
+            return False
+        if not feeds.announced:
+            feeds.announced = True
+            logger.info("listening for work and schedules (no polling while they answer)")
+        if settings.backends:
+            self.outage.answered(settings.backends[0].executions.settings.target())
+        if self.cron is not None and (feeds.take_schedules_changed() or now >= state.next_cron):
+            schedules = feeds.schedules()
+            server_now = settings.backends[0].executions.clock.now()
+            self.cron.tick(server_now, schedules)
+            due = self.cron.next_due(schedules)
+            wait_for = REFRESH if due is None else (due - server_now).total_seconds()
+            state.next_cron = now + max(0.0, min(wait_for, REFRESH))
+        if handout.runner.running and now >= state.next_force:
+            handout.force_cancels()  # cloud_run_jobs mode, while its processes run
+            state.next_force = now + settings.poll_interval
+        if not all(handout.took(i) for i in feeds.take_left()):
+            # Another worker took one: its lease can expire a lease length from now.
+            state.next_reclaim = min(state.next_reclaim, now + self._lease_length)
+        if now >= state.next_reclaim:
+            soonest = handout.reclaim(limit=settings.batch_size)
+            wait_for = REFRESH if soonest is None else min(soonest, REFRESH)
+            state.next_reclaim = now + wait_for
+        not_due = handout.offer(feeds.ready())
+        capacity = len(handout.backlog) < max(1, settings.batch_size // 2)
+        if feeds.full() and not_due is not None and capacity and now >= state.next_poll:
+            # Executions not due yet fill a window: due ones of a lower priority may
+            # wait behind them. Poll for those (rare: mixed priorities, delays).
+            handout.poll(limit=settings.batch_size, reclaim=False)
+            state.next_poll = now + settings.poll_interval
+        handout.assign()
+        idle = not handout.backlog and not handout.busy()
+        if settings.burst and idle and not feeds.ready():
+            # Confirm with a poll: a retry written a moment ago may not be delivered yet.
+            found = handout.poll(limit=settings.batch_size, reclaim=True)
+            if found == 0 and not self._retries_soon():
+                return True
+            if not handout.backlog:
+                self._collect(settings.poll_interval)
+            return False
+        deadlines = [state.next_reclaim, feeds.refreshed_at + REFRESH]
+        if self.cron is not None:
+            deadlines.append(state.next_cron)
+        if not_due is not None:
+            deadlines.append(now + not_due)
+        if handout.runner.running:
+            deadlines.append(state.next_force)
+        if feeds.full() and not_due is not None:
+            deadlines.append(state.next_poll)
+        self._collect(max(0.0, min(deadlines) - time.monotonic()))
+        return False
+
+    def _poll_step(self, state: _LoopState) -> bool:
+        """One turn without listeners: poll on the interval (the loop as it always was)."""
         settings = self.settings
         low_water = max(1, settings.batch_size // 2)
         now = time.monotonic()
@@ -200,7 +312,12 @@ class Worker:
             if self._poll(reclaim=True) == 0 and not self._retries_soon():
                 return True
             if not handout.backlog:
-                time.sleep(settings.poll_interval)
+                self._collect(settings.poll_interval)
+            return False
+        if self._may_listen(state):
+            # Firestore answered the last poll: follow it from now on.
+            self.feeds.start()
+            state.next_reclaim = state.next_cron = 0.0
             return False
         if state.more and len(handout.backlog) < low_water:
             wait = 0.0
@@ -208,3 +325,13 @@ class Worker:
             wait = max(0.0, state.next_poll - time.monotonic())
         self._collect(wait)
         return False
+
+    def _may_listen(self, state: _LoopState) -> bool:
+        settings = self.settings
+        return (
+            settings.listen
+            and not settings.once
+            and bool(settings.backends)
+            and state.polled_once
+            and time.monotonic() >= state.listen_after
+        )

@@ -121,6 +121,7 @@ def test_local_lifecycle_costs_three_writes_and_one_read_per_task(
         "reads": 1,
         "billed_reads": 1,
         "queries": 0,
+        "listens": 0,
         "commits": TASKS,
         "conflicts": 0,
         "rpcs": TASKS + 1,
@@ -136,6 +137,7 @@ def test_local_lifecycle_costs_three_writes_and_one_read_per_task(
         "reads": TASKS,
         "billed_reads": TASKS + 1,
         "queries": 2,
+        "listens": 0,
         "commits": 0,
         "conflicts": 0,
         "rpcs": 2,
@@ -153,6 +155,7 @@ def test_local_lifecycle_costs_three_writes_and_one_read_per_task(
         "reads": 0,
         "billed_reads": 0,
         "queries": 0,
+        "listens": 0,
         "commits": 2,
         "conflicts": 0,
         "rpcs": 2,
@@ -265,6 +268,7 @@ def test_conflicts_counts_and_empty_queries_are_billed_as_firestore_bills_them()
         "reads": 1 + 0 + 1 + 2,  # query, empty query, count, get_many (a missing one too)
         "billed_reads": 1 + 1 + 1 + 2,  # the empty query is billed one read
         "queries": 3,
+        "listens": 0,
         "commits": 3,
         "conflicts": 1,
         "rpcs": 7,

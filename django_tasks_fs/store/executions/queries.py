@@ -6,7 +6,7 @@ Every query shape here that needs a composite index is declared in store.indexes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,7 +14,7 @@ from django.tasks import TaskResultStatus
 
 from ...exceptions import ExecutionNotFound
 from ..documents import DispatchState, TaskExecution
-from ..ops import ASCENDING, DESCENDING, Delete, Filter, Query
+from ..ops import ASCENDING, DESCENDING, Delete, Filter, Listening, OnError, Query, QueryUpdate
 from .base import MAX_BATCH_WRITES, ExecutionDocuments
 
 #: Firestore's limit for values in an ``in`` filter.
@@ -45,15 +45,9 @@ class ExecutionQueries(ExecutionDocuments):
     def _run(self, query: Query) -> list[TaskExecution]:
         return [self._from_snapshot(s) for s in self.documents.query(query)]
 
-    def ready(
-        self,
-        *,
-        backend: str,
-        queues: Sequence[str] | None = None,
-        limit: int = 100,
-        now: datetime | None = None,
-    ) -> list[TaskExecution]:
-        """READY executions of ``backend`` that are due: highest priority first, then oldest."""
+    def _ready_query(
+        self, backend: str, queues: Sequence[str] | None, limit: int, until: datetime
+    ) -> Query:
         filters = [
             Filter("status", "==", str(TaskResultStatus.READY)),
             Filter("backend", "==", backend),
@@ -63,12 +57,59 @@ class ExecutionQueries(ExecutionDocuments):
             if len(queue_list) > MAX_IN_VALUES:
                 raise ValueError(f"At most {MAX_IN_VALUES} queues can be polled at once.")
             filters.append(Filter("queue_name", "in", queue_list))
-        filters.append(Filter("run_after", "<=", now or self.clock.now()))
+        filters.append(Filter("run_after", "<=", until))
+        return Query(
+            collection=self.collection_name,
+            filters=tuple(filters),
+            order_by=(("priority", DESCENDING), ("run_after", ASCENDING)),
+            limit=limit,
+        )
+
+    def ready(
+        self,
+        *,
+        backend: str,
+        queues: Sequence[str] | None = None,
+        limit: int = 100,
+        now: datetime | None = None,
+    ) -> list[TaskExecution]:
+        """READY executions of ``backend`` that are due: highest priority first, then oldest."""
+        return self._run(self._ready_query(backend, queues, limit, now or self.clock.now()))
+
+    def listen_ready(
+        self,
+        *,
+        backend: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        until: datetime,
+        on_change: Callable[[list[TaskExecution], list[str]], None],
+        on_error: OnError,
+    ) -> Listening:
+        """Follow the first ``limit`` READY executions due by ``until``, in ``ready``'s
+        order: ``on_change(executions, ids that left)`` at once and after each change,
+        on another thread (see ``DocumentOps.listen``)."""
+
+        def changed(update: QueryUpdate) -> None:
+            self.clock.observe(update.read_time)
+            left = [c.snapshot.id for c in update.changes if c.kind == "removed"]
+            on_change([self._from_snapshot(s) for s in update.documents], left)
+
+        query = self._ready_query(backend, queues, limit, until)
+        return self.documents.listen(query, changed, on_error)
+
+    def leases(self, *, backend: str, limit: int = 100) -> list[TaskExecution]:
+        """RUNNING executions of ``backend``, the lease expiring first first: the expired
+        ones, then when the next one expires (one index with ``expired_leases``)."""
+        filters = (
+            Filter("status", "==", str(TaskResultStatus.RUNNING)),
+            Filter("backend", "==", backend),
+        )
         return self._run(
             Query(
                 collection=self.collection_name,
-                filters=tuple(filters),
-                order_by=(("priority", DESCENDING), ("run_after", ASCENDING)),
+                filters=filters,
+                order_by=(("lease_expires_at", ASCENDING),),
                 limit=limit,
             )
         )

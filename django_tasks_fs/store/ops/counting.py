@@ -22,6 +22,11 @@ What is counted, per process (``OpCounts``):
 * ``billed_reads``: ``reads`` plus the 1 read Firestore bills for a query that returns
   nothing.
 * ``queries``: queries and count() aggregations sent.
+* ``listens``: listeners opened (each a Firestore Listen stream). What they deliver
+  is billed as Firestore bills a listener: each document of the first result and each
+  document that later enters, changes in or leaves the result is one read (a first
+  result with nothing in it: ``billed_reads`` 1, as an empty query). An idle listener
+  costs nothing.
 * ``commits``: write requests sent (create, update, delete or a batch), refused or not.
 * ``conflicts``: PreconditionFailed raised (a compare-and-set lost a race).
 * ``rpcs``: requests sent. One per operation: retries inside the Firestore client
@@ -44,7 +49,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .protocol import DocumentOps, PreconditionFailed, Query, Snapshot, UniqueCreate, Write
+from .protocol import (
+    DocumentOps,
+    Listening,
+    OnError,
+    OnUpdate,
+    PreconditionFailed,
+    Query,
+    QueryUpdate,
+    Snapshot,
+    UniqueCreate,
+    Write,
+)
 
 #: Directory where each counting process writes its figures at exit.
 OP_COUNTS_ENV = "DJANGO_TASKS_FS_OP_COUNTS"
@@ -60,6 +76,7 @@ class OpCounts:
     reads: int = 0
     billed_reads: int = 0
     queries: int = 0
+    listens: int = 0
     commits: int = 0
     conflicts: int = 0
     rpcs: int = 0
@@ -150,6 +167,17 @@ class CountingOps:
         time = self.inner.server_time(collection)
         self.counts.add(rpcs=1, reads=1, billed_reads=1)
         return time
+
+    def listen(self, query: Query, on_update: OnUpdate, on_error: OnError) -> Listening:
+        def counted(update: QueryUpdate) -> None:
+            delivered = len(update.changes)
+            empty = 1 if update.initial and not update.documents else 0
+            self.counts.add(reads=delivered, billed_reads=delivered + empty)
+            on_update(update)
+
+        listening = self.inner.listen(query, counted, on_error)
+        self.counts.add(rpcs=1, listens=1)
+        return listening
 
     # -- writes ------------------------------------------------------------------------
 

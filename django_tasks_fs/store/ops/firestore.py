@@ -3,8 +3,10 @@ every request in time and names outages)."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition, NotFound
@@ -14,14 +16,21 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..calls import Calls
 from ..client import StoreSettings
+from .ordering import effective_order, sort_key
 from .protocol import (
     DESCENDING,
+    Change,
+    ChangeKind,
     Create,
     Delete,
+    Direction,
     DocumentExists,
     DocumentMissing,
+    OnError,
+    OnUpdate,
     PreconditionFailed,
     Query,
+    QueryUpdate,
     Snapshot,
     UniqueCreate,
     Update,
@@ -117,6 +126,11 @@ class FirestoreOps:
     def server_time(self, collection: str) -> datetime:
         return self.calls.server_time(collection)
 
+    def listen(self, query: Query, on_update: OnUpdate, on_error: OnError) -> _Listener:
+        if query.start_after is not None or query.select is not None:
+            raise ValueError("A listened query has no cursor and no field selection.")
+        return _Listener(self._query(query), effective_order(query), on_update, on_error)
+
     # -- writes ------------------------------------------------------------------------
 
     def create(
@@ -204,3 +218,108 @@ class FirestoreOps:
             return self.calls.commit(batch)
         except _REFUSALS as exc:
             raise _translated(exc) from exc
+
+
+logger = logging.getLogger(__name__)
+
+_KINDS: dict[str, ChangeKind] = {"ADDED": "added", "MODIFIED": "modified", "REMOVED": "removed"}
+
+
+class _Listener:
+    """A Firestore Watch (``Query.on_snapshot``) that stops at its first stream error.
+
+    The documents of each update are sorted here (by ``store.ops.ordering``, as the
+    in-memory store sorts them): the client's own sort treats descending orders as
+    ascending.
+
+        The client's Watch reopens a failed stream at once, again and again (no backoff:
+        a busy loop while Firestore is unreachable), and on a fatal error raises in a
+        thread of its own (a traceback on stderr). Here the first error is reported to
+        ``on_error``, the stream ends quietly and the Watch is closed; the caller listens
+        again when Firestore answers (and polls meanwhile). This reaches into the client's
+        Watch (``_rpc``): checked by tests/contract on the pinned client version.
+    """
+
+    def __init__(
+        self,
+        query: Any,
+        order: tuple[tuple[str, Direction], ...],
+        on_update: OnUpdate,
+        on_error: OnError,
+    ) -> None:
+        self._order = order
+        self._on_update = on_update
+        self._on_error = on_error
+        self._lock = threading.Lock()
+        self._initial = True
+        self._stopped = False  #: closed or broken: nothing more is delivered
+        self._watch = query.on_snapshot(self._deliver)
+        rpc = self._watch._rpc
+        recover, terminate = rpc._should_recover, rpc._should_terminate
+
+        def should_terminate(exc: Exception) -> bool:
+            return self._stopped or bool(terminate(exc))
+
+        def should_recover(exc: Exception) -> bool:
+            self._broken(exc)
+            return bool(recover(exc))  # the stream's next failure ends it (should_terminate)
+
+        def done(future: Any) -> None:
+            if future is not None:
+                self._broken(future)
+
+        rpc._should_terminate = should_terminate
+        rpc._should_recover = should_recover
+        # Not the Watch's own end-of-stream callback: it raises on a thread.
+        rpc._callbacks = [done]
+
+    def _deliver(self, docs: list[Any], changes: list[Any], read_time: Any) -> None:
+        try:
+            with self._lock:
+                if self._stopped:
+                    return
+                initial, self._initial = self._initial, False
+            documents = [FirestoreOps._snapshot(d) for d in docs]
+            # Sorted here: the client's own order ignores descending orderings.
+            documents.sort(key=lambda s: sort_key(s.id, s.data or {}, self._order) or ())
+            update = QueryUpdate(
+                documents=tuple(documents),
+                changes=tuple(
+                    Change(_KINDS[c.type.name], FirestoreOps._snapshot(c.document)) for c in changes
+                ),
+                read_time=_datetime(read_time),
+                initial=initial,
+            )
+            self._on_update(update)
+        except Exception as exc:  # never into the client's thread (it would log a traceback)
+            logger.debug("listener update not delivered", exc_info=True)
+            self._broken(exc)
+
+    def _broken(self, exc: Any) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self._on_error(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
+        threading.Thread(target=self._close_watch, name="listener-close", daemon=True).start()
+
+    def _close_watch(self) -> None:
+        try:
+            self._watch.close()
+        except Exception:  # closing a broken stream: nothing left to do
+            logger.debug("closing a broken listener failed", exc_info=True)
+
+    def close(self) -> None:
+        with self._lock:
+            self._stopped = True
+        self._close_watch()
+
+
+def _datetime(value: Any) -> datetime:
+    """A read time from the Watch (a protobuf Timestamp or a datetime) as a datetime."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if hasattr(value, "ToDatetime"):
+        converted: datetime = value.ToDatetime(tzinfo=UTC)
+        return converted
+    return datetime.now(UTC)

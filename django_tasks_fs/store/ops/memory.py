@@ -9,12 +9,14 @@ Semantics kept from Firestore (tests/contract runs the same tests on both): upda
 times strictly increase (a batch gives all its documents the commit time; a write that
 changes nothing keeps the old time), preconditions on a stale or missing document fail
 with PreconditionFailed, batches are all-or-nothing, query order and cursors follow
-Firestore's value ordering with ties broken by document id, data is copied in and out.
+Firestore's value ordering with ties broken by document id, data is copied in and out,
+listeners get the result, then each change, on a thread of their own.
 """
 
 from __future__ import annotations
 
 import copy
+import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,12 +25,16 @@ from typing import Any
 
 from .ordering import effective_order, matches, sort_key
 from .protocol import (
+    Change,
     Create,
     Delete,
     DocumentExists,
     DocumentMissing,
+    OnError,
+    OnUpdate,
     PreconditionFailed,
     Query,
+    QueryUpdate,
     Snapshot,
     UniqueCreate,
     Update,
@@ -71,6 +77,7 @@ class MemoryDatabase:
         self._collections: dict[str, dict[str, _Document]] = {}
         self._last = datetime.min.replace(tzinfo=UTC)
         self.lock = threading.RLock()
+        self._listeners: list[_Listener] = []
 
     def now(self) -> datetime:
         """The server time of a read: never before the last commit."""
@@ -84,6 +91,17 @@ class MemoryDatabase:
     def clear(self) -> None:
         with self.lock:
             self._collections.clear()
+            self._notify()
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener.refresh()
+
+    def break_listeners(self, error: Exception) -> None:
+        """Break every live listener with ``error`` (tests: a lost connection)."""
+        with self.lock:
+            for listener in list(self._listeners):
+                listener.fail(error)
 
     def snapshot(self, collection: str, id: str, read_time: datetime) -> Snapshot:
         document = self._collections.get(collection, {}).get(id)
@@ -138,6 +156,7 @@ class MemoryDatabase:
                     documents.pop(id, None)
                 elif old is None or old.data != data:  # an unchanged document keeps its time
                     documents[id] = _Document(data, commit_time)
+            self._notify()
             return commit_time
 
     @staticmethod
@@ -224,6 +243,11 @@ class MemoryOps:
     def server_time(self, collection: str) -> datetime:
         return self.database.now()
 
+    def listen(self, query: Query, on_update: OnUpdate, on_error: OnError) -> _Listener:
+        if query.start_after is not None or query.select is not None:
+            raise ValueError("A listened query has no cursor and no field selection.")
+        return _Listener(self, query, on_update, on_error)
+
     def create(
         self,
         collection: str,
@@ -265,3 +289,77 @@ class MemoryOps:
 
     def commit(self, writes: Sequence[Write]) -> datetime:
         return self.database.apply(writes)
+
+
+class _Listener:
+    """One listened query: diffs the result after every commit, delivers on its thread."""
+
+    def __init__(self, ops: MemoryOps, query: Query, on_update: OnUpdate, on_error: OnError):
+        self.ops = ops
+        self.query = query
+        self.on_update = on_update
+        self.on_error = on_error
+        self._last: dict[str, Snapshot] = {}
+        self._initial = True
+        self._done = False  #: closed or broken: nothing more is queued
+        self._closed = False  #: closed: nothing more is delivered
+        self._queue: queue.Queue[QueryUpdate | Exception | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._deliver, name="memory-listener", daemon=True)
+        with ops.database.lock:
+            ops.database._listeners.append(self)
+            self.refresh()
+        self._thread.start()
+
+    def refresh(self) -> None:
+        """Queue an update if the result changed (called with the database locked)."""
+        if self._done:
+            return
+        database = self.ops.database
+        now = database.now()
+        result = [
+            database.snapshot(self.query.collection, id, now)
+            for id, _ in self.ops._matching(self.query)
+        ]
+        current = {s.id: s for s in result}
+        changes = [Change("removed", old) for id, old in self._last.items() if id not in current]
+        for snapshot in result:
+            old = self._last.get(snapshot.id)
+            if old is None:
+                changes.append(Change("added", snapshot))
+            elif old.update_time != snapshot.update_time:
+                changes.append(Change("modified", snapshot))
+        if changes or self._initial:
+            self._queue.put(
+                QueryUpdate(
+                    documents=tuple(result),
+                    changes=tuple(changes),
+                    read_time=now,
+                    initial=self._initial,
+                )
+            )
+        self._initial = False
+        self._last = current
+
+    def fail(self, error: Exception) -> None:
+        """Break the listener (called with the database locked)."""
+        if not self._done:
+            self._done = True
+            self.ops.database._listeners.remove(self)
+            self._queue.put(error)
+
+    def _deliver(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None or self._closed:
+                return
+            if isinstance(item, Exception):
+                self.on_error(item)
+                return
+            self.on_update(item)
+
+    def close(self) -> None:
+        with self.ops.database.lock:
+            self._done = self._closed = True
+            if self in self.ops.database._listeners:
+                self.ops.database._listeners.remove(self)
+        self._queue.put(None)

@@ -9,7 +9,7 @@ and ``MemoryOps`` (one process's memory, for fast tests).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -136,6 +136,43 @@ class UniqueCreate:
     verb: str = "written"
 
 
+ChangeKind = Literal["added", "modified", "removed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One document entering, changing in, or leaving a listened query's result."""
+
+    kind: ChangeKind
+    snapshot: Snapshot  #: for "removed": the document as it was last in the result
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueryUpdate:
+    """A listened query's result now, and what changed since the previous update.
+
+    The first update carries the whole result as "added" (Firestore bills it as a query);
+    each later one only the documents that entered, changed or left (each billed a read).
+    """
+
+    documents: tuple[Snapshot, ...]  #: the whole result, in the query's order
+    changes: tuple[Change, ...]
+    read_time: datetime
+    initial: bool = False  #: the first update of this listener
+
+
+class Listening(Protocol):
+    """A live listener (``DocumentOps.listen``); ``close()`` stops it (idempotent)."""
+
+    def close(self) -> None: ...
+
+
+#: Receives each update of a listened query, on a thread of the store's.
+OnUpdate = Callable[[QueryUpdate], None]
+#: Told once that the listener broke (unreachable server...): nothing more is delivered.
+OnError = Callable[[Exception], None]
+
+
 class DocumentOps(Protocol):
     """Reads and writes of the documents of one Firestore project and database."""
 
@@ -194,3 +231,10 @@ class DocumentOps(Protocol):
 
     def server_time(self, collection: str) -> datetime:
         """The server's current time."""
+
+    def listen(self, query: Query, on_update: OnUpdate, on_error: OnError) -> Listening:
+        """Follow ``query``'s result: ``on_update`` with the result at once, then after
+        every change, until ``close()``; ``on_error`` once if the listener breaks, after
+        which nothing more is delivered (close it and listen again). Both are called on
+        another thread, one call at a time; ``start_after`` and ``select`` are not
+        supported."""
