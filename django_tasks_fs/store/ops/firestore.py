@@ -254,7 +254,16 @@ class _Listener:
         self._initial = True
         self._stopped = False  #: closed or broken: nothing more is delivered
         self._watch = query.on_snapshot(self._deliver)
-        rpc = self._watch._rpc
+        try:
+            self._hook(self._watch._rpc)
+        except AttributeError:  # another client version: its own retries, and tracebacks
+            logger.warning(
+                "this google-cloud-firestore's Watch has no _rpc hooks; a broken listener "
+                "will be retried by the client itself"
+            )
+
+    def _hook(self, rpc: Any) -> None:
+        """Report the stream's first error, and let it end (see the class docstring)."""
         recover, terminate = rpc._should_recover, rpc._should_terminate
 
         def should_terminate(exc: Exception) -> bool:
