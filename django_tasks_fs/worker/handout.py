@@ -99,6 +99,11 @@ class HandOut:
         handed = self._handed.get(execution.id, _NEVER)
         return handed is not _NEVER and handed == execution.update_time
 
+    def unclaimed(self) -> bool:
+        """Is a chunk handed to a warm process not claimed yet? (``execute_task``
+        processes say nothing of their claim: not counted.)"""
+        return self.pool.unclaimed()
+
     def room(self) -> bool:
         """Could an execution start now (a warm process free or yet to start, a job slot)?"""
         warm = len(self.jobs_backends) < len(self.backends)
@@ -239,6 +244,7 @@ class HandOut:
         """Wait up to ``timeout`` for finished attempts (of either kind), or until
         ``wakeup`` is set (a listener delivered)."""
         deadline = time.monotonic() + timeout
+        claims = self.pool.claims
         finished = self.runner.collect()
         while True:
             left = max(0.0, deadline - time.monotonic())
@@ -256,7 +262,8 @@ class HandOut:
                 finished += self.pool.collect(step)
             finished += self.runner.collect()
             finished += self._give_up_on_unstartable()
-            if finished or woken or self.gave_up or time.monotonic() >= deadline:
+            claimed = self.pool.claims != claims  # the loop may poll again (loop.py)
+            if finished or woken or claimed or self.gave_up or time.monotonic() >= deadline:
                 break
             if wakeup is None and not self.pool.busy() and not self.runner.running:
                 time.sleep(max(0.0, deadline - time.monotonic()))

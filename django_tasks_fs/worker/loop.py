@@ -293,22 +293,24 @@ class Worker:
             deadlines.append(state.next_force)
         if feeds.full() and not_due is not None:
             deadlines.append(state.next_poll)
-        if feeds.paused and not handout.backlog and handout.room():
+        if feeds.paused and not handout.backlog and handout.room() and not handout.unclaimed():
             deadlines.append(state.next_poll)  # the burst's next poll (children wake too)
         self._collect(max(0.0, min(deadlines) - time.monotonic()))
         return False
 
     def _burst_poll(self, state: _LoopState, now: float) -> int | None:
         """While the ready listeners are paused (a burst): poll for the next batch once
-        the backlog is empty and a process is free, so that no poll reads again what the
-        backlog holds; listen again once a poll came back short and its executions are
-        handed out. Returns how many new executions a poll found (None: no poll)."""
+        the backlog is empty, a process is free and every chunk handed out is claimed
+        (its process says so), so that no poll reads again what the backlog holds or a
+        claim is about to take; listen again once a poll came back short and its
+        executions are claimed. Returns how many new executions a poll found (None: no
+        poll)."""
         handout, feeds = self.handout, self.feeds
         # No window shows the claims of other workers now: check leases a lease length
         # from now at the latest (a lease taken meanwhile cannot expire sooner).
         state.next_reclaim = min(state.next_reclaim, now + self._lease_length)
-        if handout.backlog or not handout.room():
-            return None
+        if handout.backlog or not handout.room() or handout.unclaimed():
+            return None  # a poll now would read again what is handed out (or waits)
         if state.short:
             feeds.resume_ready()
             return None

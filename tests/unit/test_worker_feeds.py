@@ -234,6 +234,7 @@ class InProcessPool:
         self.size = size
         self.children: list[_InProcessChild] = []
         self.launched = 0
+        self.claims = 0
         self.failures = StartFailures("worker process")
         self.chunks: list[list[str]] = []  #: ids of each chunk handed out
 
@@ -247,6 +248,9 @@ class InProcessPool:
 
     def busy(self) -> list[_InProcessChild]:
         return [c for c in self.children if c.job is not None]
+
+    def unclaimed(self) -> bool:
+        return False  # each collect() claims and runs every chunk handed out
 
     def submit(self, child: _InProcessChild, job: Any) -> None:
         child.job = job
