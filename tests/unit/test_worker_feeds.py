@@ -196,6 +196,7 @@ def test_a_window_still_showing_a_finished_execution_does_not_hand_it_out_again(
     jobs: list[Any] = []
     monkeypatch.setattr(hand.pool, "idle", lambda: [] if jobs else ["child"])
     monkeypatch.setattr(hand.pool, "submit", lambda child, job: jobs.append(job))
+    monkeypatch.setattr(hand.pool, "want", lambda count: None)  # no real process
     hand.offer([(backend, execution)])
     assert hand.assign() == 1
     hand.record([(jobs[0], [Done(execution_id=execution.id, outcome="succeeded")])])
