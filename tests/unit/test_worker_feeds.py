@@ -401,3 +401,25 @@ def test_a_full_window_pauses_the_listener_until_a_poll_comes_back_short(
         worker.feeds.close()
         worker.handout.stop()
         worker.wakeup.close()
+
+
+def test_a_chunk_reports_its_claim_before_it_runs(backend: Any) -> None:
+    """The warm process says when its chunk is claimed (the worker's next burst poll
+    waits for that): by then every execution of the chunk has left READY."""
+    import threading
+
+    from django.tasks import TaskResultStatus
+
+    from django_tasks_fs.worker.chunks import Job, run_chunk
+
+    store = backend.executions
+    executions = [write_execution(store) for _ in range(3)]
+    seen: list[set[str]] = []
+
+    def on_claimed() -> None:
+        seen.append({str(store.get(e.id).status) for e in executions})
+
+    job = Job(backend=backend.alias, executions=tuple(executions))
+    done = run_chunk(job, "test-worker", threading.Event(), on_claimed=on_claimed)
+    assert seen == [{str(TaskResultStatus.RUNNING)}]
+    assert [d.outcome for d in done] == ["succeeded"] * 3
