@@ -6,7 +6,9 @@ who runs what is the HandOut's (:mod:`.handout`): the backlog and the child proc
 Listening, not polling: the due executions and the scheduled tasks come from Firestore
 listeners (:mod:`.feeds`), which wake the loop when they deliver; between deliveries the
 loop sleeps until the next thing it knows is due: an execution's ``run_after``, a cron
-slot, a lease check, the listeners' refresh. An idle worker sends no query.
+slot, a lease check, the listeners' refresh. An idle worker sends no query. A burst
+(a ready window full of due executions) pauses the ready listeners and polls for each
+next batch instead (``_burst_poll``): a listener is billed twice per task, a poll once.
 
 Expired leases (a worker died): a lease check reads the RUNNING executions by lease
 expiry and reclaims the expired ones; the next check is due when the next lease known
