@@ -16,7 +16,7 @@ import threading
 from multiprocessing.connection import Connection
 
 from ..exceptions import StoreUnavailable
-from .chunks import Done, run_chunk, worker_name
+from .chunks import CLAIMED, Done, run_chunk, worker_name
 from .logs import configure_logging
 from .startup import report_started
 
@@ -34,7 +34,7 @@ def serve(conn: Connection, stop: threading.Event) -> None:
         if job is None:
             return
         try:
-            done = run_chunk(job, name, stop)
+            done = run_chunk(job, name, stop, on_claimed=lambda: conn.send(CLAIMED))
         except StoreUnavailable as exc:  # an outage: the loop reports it once, no traceback
             logger.warning("chunk not run execution_ids=%s error=%s", job.ids, exc)
             done = [Done(execution_id=i, outcome="error", detail=str(exc)) for i in job.ids]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..exceptions import WorkerStartError
@@ -47,6 +48,10 @@ class Done:
 #: A finished job and what became of each of its executions.
 Finished = tuple[Job, list[Done]]
 
+#: What a warm process sends once its chunk's claim is committed, before running it:
+#: from then on a poll no longer reads the chunk's executions (they left READY).
+CLAIMED = "claimed"
+
 
 def not_started(job: Job) -> Finished:
     """A job no process ran (nothing was claimed): its executions are simply polled again."""
@@ -61,14 +66,19 @@ def _detail(result: AttemptResult) -> str:
     return f"error={result.error}" if result.error else ""
 
 
-def run_chunk(job: Job, name: str, stop: threading.Event) -> list[Done]:
-    """Claim a chunk of executions in one commit, run them in turn, batch the results."""
+def run_chunk(
+    job: Job, name: str, stop: threading.Event, on_claimed: Callable[[], None] | None = None
+) -> list[Done]:
+    """Claim a chunk of executions in one commit (then ``on_claimed()``), run them in
+    turn, batch the results."""
     backend = get_backend(job.backend)
     store = backend.executions
     duration = backend.config.lease_duration
     leases = store.claim_many(
         job.executions, worker_id=name, lease_duration=duration, backend=backend.alias
     )
+    if on_claimed is not None:
+        on_claimed()
     claimed = {lease.execution_id for lease in leases}
     done = [Done(execution_id=i, outcome="refused") for i in job.ids if i not in claimed]
     recorder = BufferedRecorder(store)

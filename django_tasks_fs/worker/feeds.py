@@ -12,6 +12,13 @@ Callbacks arrive on the client's threads; they only store what they got and set 
 ``Wakeup`` the loop waits on (with the children's pipes). A listener that breaks
 (Firestore unreachable) or does not answer within ``START_TIMEOUT`` makes ``failed``
 true: the loop closes the feeds and polls until Firestore answers, then listens again.
+
+A burst (a window full of due executions): the loop pauses the ready listeners
+(``pause_ready``) and fetches the next batches with polls, one when the backlog is
+empty and a process is free; it resumes them (``resume_ready``) once a poll comes back
+short. A paused listener is closed: the claims that take executions out of its result
+are not billed (a listener is billed a read for each document that enters its result
+and again when one leaves it; a poll, once per document).
 """
 
 from __future__ import annotations
@@ -84,6 +91,7 @@ class _Window:
     current: bool = False  #: the first result has arrived
     left: list[str] = field(default_factory=list)  #: ids that left since taken
     generation: int = 0  #: which listener's results count (refresh() replaces it)
+    paused: bool = False  #: closed for a burst (pause_ready): polls fetch the work
 
 
 class Feeds:
@@ -117,16 +125,21 @@ class Feeds:
     def open(self) -> bool:
         return self.opened_at is not None
 
-    def start(self) -> None:
-        """Open every listener (results arrive later, on other threads)."""
+    def start(self, *, paused: bool = False) -> None:
+        """Open every listener (results arrive later, on other threads); ``paused``:
+        not the ready listeners yet (a burst is under way, see ``pause_ready``)."""
         self.error = None
         self.announced = False
-        self.opened_at = time.monotonic()
+        self.opened_at = self.refreshed_at = time.monotonic()
         with self._lock:
             self._schedules = {}
             self._schedules_changed = False
         for window in self._windows:
-            self._listen(window)
+            if paused:
+                with self._lock:
+                    window.current, window.paused = True, True
+            else:
+                self._listen(window)
         for backend in self._cron_backends:
             self._schedule_listeners.append(
                 backend.schedules.listen(self._schedules_of(backend.alias), self._broken)
@@ -137,6 +150,7 @@ class Feeds:
         store = backend.executions
         with self._lock:
             window.current = False
+            window.paused = False
             window.generation += 1
             generation = window.generation
         self.refreshed_at = time.monotonic()
@@ -150,12 +164,39 @@ class Feeds:
         )
 
     def refresh(self) -> None:
-        """Listen to the ready windows again, with a horizon from now."""
+        """Listen to the ready windows again, with a horizon from now (paused: later)."""
+        self.refreshed_at = time.monotonic()
         for window in self._windows:
+            if window.paused:
+                continue
             old = window.listener
             self._listen(window)
             if old is not None:
                 old.close()
+
+    @property
+    def paused(self) -> bool:
+        """Are the ready listeners closed for a burst?"""
+        return any(w.paused for w in self._windows)
+
+    def pause_ready(self) -> None:
+        """Close the ready listeners (a burst: polls fetch the work until one is short).
+        What they delivered last is forgotten: the loop's backlog holds it."""
+        for window in self._windows:
+            with self._lock:
+                window.generation += 1  # a delivery on its way is ignored
+                window.executions, window.left = [], []
+                window.current, window.paused = True, True
+            if window.listener is not None:
+                window.listener.close()
+                window.listener = None
+
+    def resume_ready(self) -> None:
+        """Listen to the ready windows again after a burst (a read per execution in the
+        first result, 1 if it is empty)."""
+        for window in self._windows:
+            if window.paused:
+                self._listen(window)
 
     def close(self) -> None:
         for window in self._windows:
@@ -164,6 +205,8 @@ class Feeds:
                 window.listener = None
             with self._lock:
                 window.executions, window.current, window.left = [], False, []
+                window.paused = False
+                window.generation += 1
         for listener in self._schedule_listeners:
             listener.close()
         self._schedule_listeners = []

@@ -80,6 +80,8 @@ class HandOut:
         #: Update time of each execution as handed out, until RECENT after it finished:
         #: a window still showing that version is stale (the claim is on its way).
         self._handed: dict[str, datetime | None] = {}
+        #: The last poll's ready query came back full on some backend (there may be more).
+        self.last_poll_full = False
         self.stats = Stats()
         self.gave_up: str | None = None  #: why the children are given up on
 
@@ -97,6 +99,18 @@ class HandOut:
         handed = self._handed.get(execution.id, _NEVER)
         return handed is not _NEVER and handed == execution.update_time
 
+    def unclaimed(self) -> bool:
+        """Is a chunk handed to a warm process not claimed yet? (``execute_task``
+        processes say nothing of their claim: not counted.)"""
+        return self.pool.unclaimed()
+
+    def room(self) -> bool:
+        """Could an execution start now (a warm process free or yet to start, a job slot)?"""
+        warm = len(self.jobs_backends) < len(self.backends)
+        if warm and (self.pool.idle() or len(self.pool.children) < self.pool.size):
+            return True
+        return bool(self.jobs_backends) and self.runner.free() > 0
+
     def took(self, execution_id: str) -> bool:
         """Was ``execution_id`` handed out by this worker (running, or finished lately)?"""
         return execution_id in self.in_flight or execution_id in self._handed
@@ -109,14 +123,17 @@ class HandOut:
         Returns how many new executions were found.
         """
         found: list[tuple[FirestoreBackend, TaskExecution]] = []
+        full = False
         for backend in self.backends:
             store = backend.executions
             queues = self.queues_of(backend)
             ready = store.ready(backend=backend.alias, queues=queues, limit=limit)
+            full = full or len(ready) >= limit
             found += [(backend, e) for e in ready]
             if reclaim:
                 expired = store.expired_leases(backend=backend.alias, limit=limit)
                 found += [(backend, e) for e in expired if not queues or e.queue_name in queues]
+        self.last_poll_full = full
         return self._found(found)
 
     def _found(self, found: list[tuple[FirestoreBackend, TaskExecution]]) -> int:
@@ -227,6 +244,7 @@ class HandOut:
         """Wait up to ``timeout`` for finished attempts (of either kind), or until
         ``wakeup`` is set (a listener delivered)."""
         deadline = time.monotonic() + timeout
+        claims = self.pool.claims
         finished = self.runner.collect()
         while True:
             left = max(0.0, deadline - time.monotonic())
@@ -244,7 +262,8 @@ class HandOut:
                 finished += self.pool.collect(step)
             finished += self.runner.collect()
             finished += self._give_up_on_unstartable()
-            if finished or woken or self.gave_up or time.monotonic() >= deadline:
+            claimed = self.pool.claims != claims  # the loop may poll again (loop.py)
+            if finished or woken or claimed or self.gave_up or time.monotonic() >= deadline:
                 break
             if wakeup is None and not self.pool.busy() and not self.runner.running:
                 time.sleep(max(0.0, deadline - time.monotonic()))

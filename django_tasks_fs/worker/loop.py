@@ -6,7 +6,9 @@ who runs what is the HandOut's (:mod:`.handout`): the backlog and the child proc
 Listening, not polling: the due executions and the scheduled tasks come from Firestore
 listeners (:mod:`.feeds`), which wake the loop when they deliver; between deliveries the
 loop sleeps until the next thing it knows is due: an execution's ``run_after``, a cron
-slot, a lease check, the listeners' refresh. An idle worker sends no query.
+slot, a lease check, the listeners' refresh. An idle worker sends no query. A burst
+(a ready window full of due executions) pauses the ready listeners and polls for each
+next batch instead (``_burst_poll``): a listener is billed twice per task, a poll once.
 
 Expired leases (a worker died): a lease check reads the RUNNING executions by lease
 expiry and reclaims the expired ones; the next check is due when the next lease known
@@ -69,6 +71,7 @@ class _LoopState:
     next_reclaim: float = 0.0
     polled_once: bool = False
     more: bool = False  #: the last poll came back full: poll again at once
+    short: bool = False  #: a burst's poll came back short: listen again (feeds.pause_ready)
     listen_after: float = 0.0  #: time.monotonic() before which not to listen again
     next_cron: float = 0.0
     next_force: float = 0.0
@@ -254,18 +257,30 @@ class Worker:
             soonest = handout.reclaim(limit=settings.batch_size)
             wait_for = REFRESH if soonest is None else min(soonest, REFRESH)
             state.next_reclaim = now + wait_for
-        not_due = handout.offer(feeds.ready())
-        capacity = len(handout.backlog) < max(1, settings.batch_size // 2)
-        if feeds.full() and not_due is not None and capacity and now >= state.next_poll:
-            # Executions not due yet fill a window: due ones of a lower priority may
-            # wait behind them. Poll for those (rare: mixed priorities, delays).
-            handout.poll(limit=settings.batch_size, reclaim=False)
-            state.next_poll = now + settings.poll_interval
+        found: int | None = None  #: new executions found by a poll in this turn
+        if feeds.paused:
+            not_due = None
+            found = self._burst_poll(state, now)
+        else:
+            not_due = handout.offer(feeds.ready())
+            capacity = len(handout.backlog) < max(1, settings.batch_size // 2)
+            if feeds.full() and not_due is None:
+                # A burst: stop listening (the claims would be billed as the executions
+                # leave the window); polls fetch the next batches.
+                feeds.pause_ready()
+                state.short = False
+            elif feeds.full() and not_due is not None and capacity and now >= state.next_poll:
+                # Executions not due yet fill a window: due ones of a lower priority may
+                # wait behind them. Poll for those (rare: mixed priorities, delays).
+                handout.poll(limit=settings.batch_size, reclaim=False)
+                state.next_poll = now + settings.poll_interval
         handout.assign()
         idle = not handout.backlog and not handout.busy()
         if settings.burst and idle and not feeds.ready():
-            # Confirm with a poll: a retry written a moment ago may not be delivered yet.
-            found = handout.poll(limit=settings.batch_size, reclaim=True)
+            # Confirm with a poll (unless this turn's came back empty): a retry written a
+            # moment ago may not be delivered yet.
+            if found != 0:
+                found = handout.poll(limit=settings.batch_size, reclaim=True)
             if found == 0 and not self._retries_soon():
                 return True
             if not handout.backlog:
@@ -280,8 +295,37 @@ class Worker:
             deadlines.append(state.next_force)
         if feeds.full() and not_due is not None:
             deadlines.append(state.next_poll)
+        if feeds.paused and not handout.backlog and handout.room() and not handout.unclaimed():
+            deadlines.append(state.next_poll)  # the burst's next poll (children wake too)
         self._collect(max(0.0, min(deadlines) - time.monotonic()))
         return False
+
+    def _burst_poll(self, state: _LoopState, now: float) -> int | None:
+        """While the ready listeners are paused (a burst): poll for the next batch once
+        the backlog is empty, a process is free and every chunk handed out is claimed
+        (its process says so), so that no poll reads again what the backlog holds or a
+        claim is about to take; listen again once a poll came back short and its
+        executions are claimed. Returns how many new executions a poll found (None: no
+        poll)."""
+        handout, feeds = self.handout, self.feeds
+        # No window shows the claims of other workers now: check leases a lease length
+        # from now at the latest (a lease taken meanwhile cannot expire sooner).
+        state.next_reclaim = min(state.next_reclaim, now + self._lease_length)
+        if handout.backlog or not handout.room() or handout.unclaimed():
+            return None  # a poll now would read again what is handed out (or waits)
+        if state.short:
+            feeds.resume_ready()
+            return None
+        if now < state.next_poll:
+            return None
+        found = handout.poll(limit=self.settings.batch_size, reclaim=False)
+        state.short = not handout.last_poll_full
+        # A poll that found only executions already handed out (their claims on the way)
+        # waits a poll interval before the next one.
+        state.next_poll = now if found else now + self.settings.poll_interval
+        if state.short and not handout.backlog and not (self.settings.burst and found == 0):
+            feeds.resume_ready()
+        return found
 
     def _poll_step(self, state: _LoopState) -> bool:
         """One turn without listeners: poll on the interval (the loop as it always was)."""
@@ -315,9 +359,12 @@ class Worker:
                 self._collect(settings.poll_interval)
             return False
         if self._may_listen(state):
-            # Firestore answered the last poll: follow it from now on.
-            self.feeds.start()
+            # Firestore answered the last poll: follow it from now on (the ready
+            # windows paused if it came back full: a burst, see _burst_poll).
+            self.feeds.start(paused=handout.last_poll_full)
+            state.short = False
             state.next_reclaim = state.next_cron = 0.0
+            state.next_poll = now
             return False
         if state.more and len(handout.backlog) < low_water:
             wait = 0.0

@@ -24,7 +24,7 @@ import subprocess
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
-from .chunks import Done, Finished, Job, not_started
+from .chunks import CLAIMED, Done, Finished, Job, not_started
 from .startup import (
     Launched,
     StartFailures,
@@ -44,6 +44,7 @@ class WarmChild:
     launched: Launched
     conn: Connection
     job: Job | None = None
+    claimed: bool = False  #: the job's claim is committed (its executions left READY)
     stopped: bool = False  #: SIGTERMed or killed by us: its exit is no failed start
 
     @property
@@ -65,6 +66,7 @@ class WarmPool(StartingJobs):
     failures: StartFailures = field(default_factory=lambda: StartFailures("worker process"))
     wanted: int = 0  #: processes asked for so far (never more than ``size``; never shrinks)
     launched: int = 0  #: processes started since the worker started (replacements included)
+    claims: int = 0  #: claims reported (collect() returns when one arrives)
 
     def want(self, count: int) -> None:
         """Have ``count`` processes (at most ``size``): start the missing ones now."""
@@ -106,8 +108,13 @@ class WarmPool(StartingJobs):
     def busy(self) -> list[WarmChild]:
         return [c for c in self.children if c.busy]
 
+    def unclaimed(self) -> bool:
+        """Was a job handed out whose claim is not committed yet (a poll would read
+        its executions again)?"""
+        return any(c.busy and not c.claimed for c in self.children)
+
     def submit(self, child: WarmChild, job: Job) -> None:
-        child.job = job
+        child.job, child.claimed = job, False
         child.conn.send(job)
 
     def collect(self, timeout: float) -> list[Finished]:
@@ -124,6 +131,10 @@ class WarmPool(StartingJobs):
                     done = child.conn.recv()
                 except (EOFError, OSError):
                     done = None
+                if done == CLAIMED:
+                    child.claimed = True
+                    self.claims += 1
+                    continue  # its report follows
                 if done is not None and child.job is not None:
                     finished.append((child.job, done))
                     child.job = None

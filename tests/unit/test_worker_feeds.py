@@ -212,3 +212,214 @@ def test_a_window_still_showing_a_finished_execution_does_not_hand_it_out_again(
     hand.record([(jobs[0], [Done(execution_id=execution.id, outcome="refused")])])
     hand.offer([(backend, retry)])
     assert [e.id for _, e in hand.backlog] == [execution.id]
+
+
+class _InProcessChild:
+    """A warm process stand-in: its chunk runs in this process when the pool collects."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        self.conn, self._other = multiprocessing.Pipe()
+        self.job: Any = None
+
+
+class InProcessPool:
+    """The warm pool's interface, with chunks run by ``run_chunk`` in this process (the
+    in-memory store is not shared with real children). A chunk is claimed only when
+    collected, as a real child claims it after the hand-out."""
+
+    def __init__(self, size: int) -> None:
+        from django_tasks_fs.worker.startup import StartFailures
+
+        self.size = size
+        self.children: list[_InProcessChild] = []
+        self.launched = 0
+        self.claims = 0
+        self.failures = StartFailures("worker process")
+        self.chunks: list[list[str]] = []  #: ids of each chunk handed out
+
+    def want(self, count: int) -> None:
+        while len(self.children) < min(self.size, count):
+            self.children.append(_InProcessChild())
+            self.launched += 1
+
+    def idle(self) -> list[_InProcessChild]:
+        return [c for c in self.children if c.job is None]
+
+    def busy(self) -> list[_InProcessChild]:
+        return [c for c in self.children if c.job is not None]
+
+    def unclaimed(self) -> bool:
+        return False  # each collect() claims and runs every chunk handed out
+
+    def submit(self, child: _InProcessChild, job: Any) -> None:
+        child.job = job
+        child._other.send(None)  # readable: the worker's wait returns at once
+        self.chunks.append(job.ids)
+
+    def collect(self, timeout: float) -> list[Any]:
+        import threading
+
+        from django_tasks_fs.worker.chunks import run_chunk
+
+        finished = []
+        for child in self.busy():
+            child.conn.recv()
+            finished.append((child.job, run_chunk(child.job, "test-worker", threading.Event())))
+            child.job = None
+        return finished
+
+    def take_unstartable(self) -> list[Any]:
+        return []
+
+    def close(self) -> list[Any]:
+        return []
+
+    def stop(self, *, kill: bool = False) -> None:
+        for child in self.children:
+            child.conn.close()
+            child._other.close()
+
+
+def burst_worker(backend: Any, monkeypatch: Any, **options: Any) -> Any:
+    from django_tasks_fs.worker import loop
+
+    monkeypatch.setattr(loop, "settings_module", lambda: "tests.settings")
+    worker = loop.Worker(loop.WorkerSettings(backends=[backend], **options))
+    worker.handout.pool = InProcessPool(worker.settings.max_workers)  # type: ignore[assignment]
+    return worker
+
+
+def test_a_burst_closes_the_ready_listener_polls_and_listens_again_after(
+    settings: Any, memory_project: str, monkeypatch: Any
+) -> None:
+    """20 executions at batch 4: the start-up poll comes back full, so the ready window
+    is not listened to while the burst lasts (its claims are not billed as removals);
+    batches come from polls when a process is free; a short poll reopens the listener.
+    At most 1.2 documents read per task, where a listener alone costs 2."""
+    from django.tasks import task_backends
+
+    from django_tasks_fs.worker.loop import _LoopState
+    from tests.settings import tasks_setting
+
+    counts: OpCounts = enable_counting()
+    counts.reset()
+    try:
+        settings.TASKS = tasks_setting(memory_project, store="memory")
+        backend: Any = task_backends["default"]
+        store = backend.executions
+        executions = [write_execution(store) for _ in range(20)]
+        worker = burst_worker(backend, monkeypatch, max_workers=4, batch_size=4)
+        counts.reset()
+        state = _LoopState()
+        paused: list[bool] = []
+        try:
+            for _ in range(500):
+                worker._step(state)
+                paused.append(worker.feeds.paused)
+                done = worker.handout.stats.finished == 20
+                if done and worker.feeds.current and not worker.feeds.paused:
+                    break
+            assert worker.handout.stats.outcomes == {"succeeded": 20}
+            assert worker.feeds.open
+            assert not worker.feeds.paused  # listening again
+            assert True in paused
+            burst = counts.as_dict()
+            # Each execution read once, by a poll; billed besides: the empty lease checks,
+            # the empty schedules, the last (empty) poll, the reopened empty window.
+            assert burst["reads"] == 20, burst
+            assert burst["billed_reads"] <= 28, burst
+            assert burst["listens"] == 2, burst  # schedules; the window, reopened
+            chunks = worker.handout.pool.chunks
+            handed = [i for chunk in chunks for i in chunk]
+            assert sorted(handed) == sorted(e.id for e in executions)  # each one once
+            # The listener reopened: a new execution comes from it, with no query.
+            counts.reset()
+            late = write_execution(store)
+            for _ in range(500):
+                worker._step(state)
+                if worker.handout.stats.finished == 21:
+                    break
+            assert worker.handout.pool.chunks[-1] == [late.id]
+            assert counts.queries == 0
+            assert counts.reads == 2  # enters the window, leaves it when claimed
+        finally:
+            worker.feeds.close()
+            worker.handout.stop()
+            worker.wakeup.close()
+    finally:
+        disable_counting()
+        counts.reset()
+
+
+def test_a_full_window_pauses_the_listener_until_a_poll_comes_back_short(
+    settings: Any, memory_project: str, monkeypatch: Any
+) -> None:
+    """Listening when the burst arrives: the window fills, the listener closes, polls
+    take the rest in priority order, and a short poll reopens it."""
+    from django.tasks import task_backends
+
+    from django_tasks_fs.worker.loop import _LoopState
+    from tests.settings import tasks_setting
+
+    settings.TASKS = tasks_setting(memory_project, store="memory")
+    backend: Any = task_backends["default"]
+    store = backend.executions
+    worker = burst_worker(backend, monkeypatch, max_workers=2, batch_size=3)
+    state = _LoopState()
+    try:
+        for _ in range(100):  # the start-up poll (empty), then the listeners
+            worker._step(state)
+            if worker.feeds.open and worker.feeds.current:
+                break
+        assert not worker.feeds.paused
+        low = [write_execution(store, priority=0) for _ in range(5)]
+        for _ in range(500):
+            worker._step(state)
+            if worker.feeds.paused:
+                break
+        assert worker.feeds.paused  # the window filled with due executions
+        pool = worker.handout.pool
+        known = sum(len(c) for c in pool.chunks) + len(worker.handout.backlog)
+        high = [write_execution(store, priority=5) for _ in range(4)]
+        for _ in range(500):
+            worker._step(state)
+            done = worker.handout.stats.finished == 9
+            if done and worker.feeds.current and not worker.feeds.paused:
+                break
+        assert worker.handout.stats.outcomes == {"succeeded": 9}
+        assert not worker.feeds.paused  # a short poll reopened the listener
+        handed = [i for chunk in pool.chunks for i in chunk]
+        assert sorted(handed) == sorted(e.id for e in low + high)
+        # What was known when the listener closed went first; then the polls hand out
+        # the best first: the executions written meanwhile, of a higher priority.
+        assert known < 5
+        later = [5 if i in {e.id for e in high} else 0 for i in handed[known:]]
+        assert later == [5, 5, 5, 5] + [0] * (5 - known)
+    finally:
+        worker.feeds.close()
+        worker.handout.stop()
+        worker.wakeup.close()
+
+
+def test_a_chunk_reports_its_claim_before_it_runs(backend: Any) -> None:
+    """The warm process says when its chunk is claimed (the worker's next burst poll
+    waits for that): by then every execution of the chunk has left READY."""
+    import threading
+
+    from django.tasks import TaskResultStatus
+
+    from django_tasks_fs.worker.chunks import Job, run_chunk
+
+    store = backend.executions
+    executions = [write_execution(store) for _ in range(3)]
+    seen: list[set[str]] = []
+
+    def on_claimed() -> None:
+        seen.append({str(store.get(e.id).status) for e in executions})
+
+    job = Job(backend=backend.alias, executions=tuple(executions))
+    done = run_chunk(job, "test-worker", threading.Event(), on_claimed=on_claimed)
+    assert seen == [{str(TaskResultStatus.RUNNING)}]
+    assert [d.outcome for d in done] == ["succeeded"] * 3
