@@ -160,6 +160,7 @@ def test_1200_tasks_cost_1200_writes_in_3_commits(counts: OpCounts) -> None:
         "reads": 1,
         "billed_reads": 1,
         "queries": 0,
+        "listens": 0,
         "commits": 3,
         "conflicts": 0,
         "rpcs": 4,
