@@ -1,0 +1,196 @@
+"""``manage.py tasks_resources plan|apply`` against this project's Google Cloud emulator,
+through the official clients: plan shows the diff, apply converges, a second apply is a
+no-op, plan then finds nothing; a job that does not exist is reported, not invented; an
+unreachable API is a clear error."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from django_tasks_fs.emulators.gcloud import GoogleCloudEmulator
+from django_tasks_fs.gcp.clients import jobs_client, tasks_client
+
+LOCATION = "europe-west1"
+CLOUD = "django_tasks_fs.backends.CloudTasksBackend"
+JOBS = "django_tasks_fs.backends.CloudRunJobsBackend"
+
+
+def backends(project: str, host: str, **declared: Any) -> dict[str, Any]:
+    """A Cloud Tasks backend (queues default and emails) and a Cloud Run Jobs backend
+    (job batch), in this process's memory, sending to the emulator at ``host``."""
+    common = {
+        "project_id": project,
+        "store": "memory",
+        "location": LOCATION,
+        "base_url": "http://127.0.0.1:8000/tasks/",
+        "oidc_service_account": "invoker@p.iam.gserviceaccount.com",
+        "emulator_host": host,
+    }
+    return {
+        "cloud": {
+            "BACKEND": CLOUD,
+            "QUEUES": ["default", "emails"],
+            "OPTIONS": {**common, "queue_settings": declared.get("queues", {})},
+        },
+        "batch": {
+            "BACKEND": JOBS,
+            "QUEUES": ["batch"],
+            "OPTIONS": {**common, "job_settings": declared.get("jobs", {})},
+        },
+    }
+
+
+QUEUES = {
+    "*": {"retry_config": {"max_attempts": 5, "min_backoff": 1, "max_backoff": 60}},
+    "emails": {
+        "rate_limits": {"max_dispatches_per_second": 2.5, "max_concurrent_dispatches": 3},
+        "retry_config": {"max_doublings": 4, "max_retry_duration": timedelta(hours=1)},
+    },
+}
+JOB_SETTINGS = {"batch": {"timeout": 900, "max_retries": 2, "parallelism": 1}}
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("tasks_resources", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def project(settings: Any, gcloud: GoogleCloudEmulator) -> str:
+    """A project of its own holding the job ``batch`` (as the deployment made it) and the
+    queue ``default`` (as gcloud made it); ``emails`` does not exist yet."""
+    project = f"res-{uuid.uuid4().hex[:10]}"
+    parent = f"projects/{project}/locations/{LOCATION}"
+    tasks_client(gcloud.grpc_host).create_queue(
+        parent=parent, queue={"name": f"{parent}/queues/default"}
+    )
+    jobs_client(gcloud.grpc_host).create_job(
+        parent=parent,
+        job_id="batch",
+        job={"template": {"template": {"containers": [{"image": "app", "args": ["x"]}]}}},
+    ).result(timeout=10)
+    settings.TASKS = backends(project, gcloud.grpc_host, queues=QUEUES, jobs=JOB_SETTINGS)
+    return project
+
+
+def queue(gcloud: GoogleCloudEmulator, project: str, name: str) -> Any:
+    path = f"projects/{project}/locations/{LOCATION}/queues/{name}"
+    return tasks_client(gcloud.grpc_host).get_queue(name=path)
+
+
+def job(gcloud: GoogleCloudEmulator, project: str) -> Any:
+    path = f"projects/{project}/locations/{LOCATION}/jobs/batch"
+    return jobs_client(gcloud.grpc_host).get_job(name=path)
+
+
+def test_plan_shows_the_diff_and_changes_nothing(gcloud: GoogleCloudEmulator, project: str) -> None:
+    before = queue(gcloud, project, "default")
+    shown = run("plan")
+    base = f"projects/{project}/locations/{LOCATION}"
+    assert f"~ Cloud Tasks queue {base}/queues/default (TASKS['cloud']): update" in shown
+    assert "      retry_config.max_attempts: 100 -> 5" in shown
+    assert "      retry_config.min_backoff: 0.1s -> 1s" in shown
+    assert "      retry_config.max_backoff: 3600s -> 60s" in shown
+    assert f"+ Cloud Tasks queue {base}/queues/emails (TASKS['cloud']): create" in shown
+    assert "      rate_limits.max_concurrent_dispatches: 3" in shown
+    assert "      retry_config.max_retry_duration: 3600s" in shown
+    assert f"~ Cloud Run job {base}/jobs/batch (TASKS['batch']): update" in shown
+    assert "      template.template.max_retries: 3 -> 2" in shown
+    assert "      template.template.timeout: 600s -> 900s" in shown
+    assert "      template.parallelism: 0 -> 1" in shown
+    assert "Plan: 1 to create, 2 to update, 0 missing" in shown
+    assert queue(gcloud, project, "default") == before
+    assert job(gcloud, project).template.template.max_retries == 3
+    with pytest.raises(CommandError) as drift:
+        run("plan", "--exit-code")
+    assert drift.value.returncode == 2
+
+
+def test_apply_converges_and_a_second_apply_is_a_no_op(
+    gcloud: GoogleCloudEmulator, project: str
+) -> None:
+    applied = run("apply")
+    base = f"projects/{project}/locations/{LOCATION}"
+    assert f"updated Cloud Tasks queue {base}/queues/default" in applied
+    assert f"created Cloud Tasks queue {base}/queues/emails" in applied
+    assert f"updated Cloud Run job {base}/jobs/batch" in applied
+
+    default, emails = queue(gcloud, project, "default"), queue(gcloud, project, "emails")
+    assert default.retry_config.max_attempts == 5
+    assert default.retry_config.min_backoff == timedelta(seconds=1)
+    assert default.retry_config.max_backoff == timedelta(seconds=60)
+    assert default.rate_limits.max_concurrent_dispatches == 1000  # not declared: untouched
+    assert emails.rate_limits.max_dispatches_per_second == 2.5
+    assert emails.rate_limits.max_concurrent_dispatches == 3
+    assert emails.retry_config.max_doublings == 4
+    assert emails.retry_config.max_retry_duration == timedelta(hours=1)
+    assert emails.retry_config.max_attempts == 5
+    found = job(gcloud, project)
+    assert found.template.template.max_retries == 2
+    assert found.template.template.timeout == timedelta(seconds=900)
+    assert found.template.parallelism == 1
+    assert list(found.template.template.containers[0].args) == ["x"]  # the rest as it was
+    generation = found.generation
+
+    again = run("apply")
+    assert "No changes: the live queues and jobs match TASKS." in again
+    assert "updated" not in again
+    assert "created" not in again
+    assert job(gcloud, project).generation == generation
+    assert run("plan", "--exit-code").count("up to date") == 3
+
+
+def test_apply_changes_only_the_declared_fields(
+    gcloud: GoogleCloudEmulator, project: str, settings: Any
+) -> None:
+    run("apply")
+    # Someone tunes a field by hand that TASKS does not declare: apply leaves it.
+    live = queue(gcloud, project, "default")
+    live.rate_limits.max_concurrent_dispatches = 7
+    tasks_client(gcloud.grpc_host).update_queue(
+        queue=live, update_mask={"paths": ["rate_limits.max_concurrent_dispatches"]}
+    )
+    declared = {**QUEUES, "default": {"retry_config": {"max_attempts": -1}}}
+    settings.TASKS = backends(project, gcloud.grpc_host, queues=declared, jobs=JOB_SETTINGS)
+    shown = run("plan")
+    assert "      retry_config.max_attempts: 5 -> -1" in shown
+    assert "max_concurrent_dispatches" not in shown
+    run("apply")
+    after = queue(gcloud, project, "default")
+    assert after.retry_config.max_attempts == -1
+    assert after.rate_limits.max_concurrent_dispatches == 7
+    assert after.retry_config.max_backoff == timedelta(seconds=60)
+
+
+def test_a_missing_job_is_reported_with_its_create_command(
+    gcloud: GoogleCloudEmulator, settings: Any
+) -> None:
+    project = f"res-{uuid.uuid4().hex[:10]}"
+    settings.TASKS = backends(project, gcloud.grpc_host, jobs=JOB_SETTINGS)
+    shown = run("plan", "--backend", "batch")
+    assert "! Cloud Run job" in shown
+    assert "gcloud run jobs create batch" in shown
+    with pytest.raises(CommandError) as failure:
+        run("apply", "--backend", "batch")
+    assert "Not created (a Cloud Run job needs its image)" in str(failure.value)
+    assert "gcloud run jobs create batch --image=IMAGE" in str(failure.value)
+
+
+def test_an_unreachable_api_is_a_clear_error(settings: Any) -> None:
+    settings.TASKS = backends("nowhere", "127.0.0.1:9", queues=QUEUES)
+    with pytest.raises(CommandError) as failure:
+        run("plan", "--backend", "cloud", "--timeout", "1")
+    message = str(failure.value)
+    assert message.startswith(
+        "Cloud Tasks get_queue of the Cloud Tasks queue "
+        f"projects/nowhere/locations/{LOCATION}/queues/default failed"
+    )
+    assert "The Google Cloud emulator at '127.0.0.1:9' did not answer within 1 s" in message
