@@ -6,16 +6,18 @@ unreachable API is a clear error."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.tasks import task_backends
 
 from django_tasks_fs.emulators.gcloud import GoogleCloudEmulator
 from django_tasks_fs.gcp.clients import jobs_client, tasks_client
+from tests import tasks
 
 LOCATION = "europe-west1"
 CLOUD = "django_tasks_fs.backends.CloudTasksBackend"
@@ -52,6 +54,7 @@ QUEUES = {
     "emails": {
         "rate_limits": {"max_dispatches_per_second": 2.5, "max_concurrent_dispatches": 3},
         "retry_config": {"max_doublings": 4, "max_retry_duration": timedelta(hours=1)},
+        "dispatch_deadline": 1200,
     },
 }
 JOB_SETTINGS = {"batch": {"timeout": 900, "max_retries": 2, "parallelism": 1}}
@@ -107,6 +110,7 @@ def test_plan_shows_the_diff_and_changes_nothing(gcloud: GoogleCloudEmulator, pr
     assert "      template.template.timeout: 600s -> 900s" in shown
     assert "      template.parallelism: 0 -> 1" in shown
     assert "Plan: 1 to create, 2 to update, 0 missing" in shown
+    assert "dispatch_deadline" not in shown  # set on each task, not a field of the queue
     assert queue(gcloud, project, "default") == before
     assert job(gcloud, project).template.template.max_retries == 3
     with pytest.raises(CommandError) as drift:
@@ -115,8 +119,12 @@ def test_plan_shows_the_diff_and_changes_nothing(gcloud: GoogleCloudEmulator, pr
 
 
 def test_apply_converges_and_a_second_apply_is_a_no_op(
-    gcloud: GoogleCloudEmulator, project: str
+    gcloud: GoogleCloudEmulator, project: str, settings: Any
 ) -> None:
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    cloud, batch = task_backends["cloud"], task_backends["batch"]
+    assert cloud.max_attempts_for("default") == 100  # type: ignore[attr-defined]
+    assert batch.max_attempts_for("batch") == 4  # type: ignore[attr-defined]
     applied = run("apply")
     base = f"projects/{project}/locations/{LOCATION}"
     assert f"updated Cloud Tasks queue {base}/queues/default" in applied
@@ -139,6 +147,9 @@ def test_apply_converges_and_a_second_apply_is_a_no_op(
     assert found.template.parallelism == 1
     assert list(found.template.template.containers[0].args) == ["x"]  # the rest as it was
     generation = found.generation
+    # The cached retry limits were dropped: the backends read the new ones.
+    assert cloud.max_attempts_for("default") == 5  # type: ignore[attr-defined]
+    assert batch.max_attempts_for("batch") == 3  # type: ignore[attr-defined]
 
     again = run("apply")
     assert "No changes: the live queues and jobs match TASKS." in again
@@ -168,6 +179,20 @@ def test_apply_changes_only_the_declared_fields(
     assert after.retry_config.max_attempts == -1
     assert after.rate_limits.max_concurrent_dispatches == 7
     assert after.retry_config.max_backoff == timedelta(seconds=60)
+
+
+def test_a_declared_dispatch_deadline_is_set_on_each_task(
+    gcloud: GoogleCloudEmulator, project: str
+) -> None:
+    run("apply")
+    later = datetime.now(UTC) + timedelta(hours=1)  # not delivered during the test
+    tasks.noop.using(backend="cloud", queue_name="emails", run_after=later).enqueue()
+    tasks.noop.using(backend="cloud", run_after=later).enqueue()
+    client = tasks_client(gcloud.grpc_host)
+    (mail,) = client.list_tasks(parent=queue(gcloud, project, "emails").name)
+    (plain,) = client.list_tasks(parent=queue(gcloud, project, "default").name)
+    assert mail.dispatch_deadline == timedelta(seconds=1200)
+    assert plain.dispatch_deadline == timedelta(minutes=10)  # Cloud Tasks' default
 
 
 def test_a_missing_job_is_reported_with_its_create_command(
