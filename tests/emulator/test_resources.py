@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.tasks import task_backends
 
+from django_tasks_fs.emulators import provisioning
 from django_tasks_fs.emulators.gcloud import GoogleCloudEmulator
 from django_tasks_fs.gcp.clients import jobs_client, tasks_client
 from tests import tasks
@@ -193,6 +194,27 @@ def test_a_declared_dispatch_deadline_is_set_on_each_task(
     (plain,) = client.list_tasks(parent=queue(gcloud, project, "default").name)
     assert mail.dispatch_deadline == timedelta(seconds=1200)
     assert plain.dispatch_deadline == timedelta(minutes=10)  # Cloud Tasks' default
+
+
+def test_the_emulators_provisioning_creates_what_tasks_declares(
+    gcloud: GoogleCloudEmulator, settings: Any
+) -> None:
+    """``tasks_emulators`` creates the queues and jobs with the declared settings (local
+    defaults for the rest): a plan right after finds nothing to change."""
+    project = f"res-{uuid.uuid4().hex[:10]}"
+    settings.TASKS = backends(project, gcloud.grpc_host, queues=QUEUES, jobs=JOB_SETTINGS)
+    found = provisioning.plan(
+        {a: task_backends[a] for a in ("cloud", "batch")},
+        certs_url=gcloud.certs_url,
+        grpc_host=gcloud.grpc_host,
+    )
+    lines = provisioning.create(found, gcloud.grpc_host, max_attempts=3, job_env={})
+    assert all(line.endswith("with the settings TASKS declares") for line in lines)
+    assert run("plan", "--exit-code").count("up to date") == 3
+    default = queue(gcloud, project, "default")
+    assert default.retry_config.max_attempts == 5  # declared ('*'), not --max-attempts
+    assert default.retry_config.max_backoff == timedelta(seconds=60)
+    assert job(gcloud, project).template.template.max_retries == 2
 
 
 def test_a_missing_job_is_reported_with_its_create_command(
