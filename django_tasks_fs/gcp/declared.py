@@ -135,6 +135,13 @@ JOB_SETTINGS: dict[str, Setting] = {
 }
 #: Paths we apply ourselves (not fields of the live resource; never in a diff).
 LOCAL_PATHS = frozenset(s.path for s in QUEUE_SETTINGS.values() if not s.remote)
+#: Fields people reach for that no declaration can set, and why.
+NOT_SETTABLE = {
+    "rate_limits.max_burst_size": "is output only: Cloud Tasks derives it from "
+    "max_dispatches_per_second.",
+    "state": "changes only by pausing or resuming the queue (PauseQueue / ResumeQueue).",
+    "task_count": "is set to 1 on each run this library starts.",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,6 +209,7 @@ def parse(
     """
     issues: list[Issue] = []
     known = JOB_SETTINGS if jobs else QUEUE_SETTINGS
+    noun = "Cloud Run job" if jobs else "queue"
     resources = sorted(set(names.values()))
     parsed: dict[str, dict[str, Any]] = {}
     seen: dict[str, str] = {}  # resource -> the key that declared it
@@ -211,7 +219,7 @@ def parse(
             issues.append(
                 Issue(
                     where=where,
-                    message=f"names {key!r}, which is not a queue of this backend.",
+                    message=f"names {key!r}, which is not a {noun} of this backend.",
                     hint=f"Use '*' (every one) or one of: {', '.join(map(repr, resources))}"
                     " (QUEUES and queue_aliases).",
                 )
@@ -232,7 +240,7 @@ def parse(
                 Issue(
                     where=where,
                     message=f"declares {resource!r} again (already declared as {seen[resource]!r}).",
-                    hint="Declare each queue once, by one of its names.",
+                    hint=f"Declare each {noun} once, by one of its names.",
                 )
             )
             continue
@@ -246,7 +254,7 @@ def parse(
                 issues.append(
                     Issue(
                         where=spot,
-                        message="is not a setting this library manages.",
+                        message=NOT_SETTABLE.get(name, "is not a setting this library manages."),
                         hint=f"Valid settings: {', '.join(_shown(jobs))}.",
                     )
                 )

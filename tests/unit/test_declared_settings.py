@@ -96,7 +96,11 @@ def test_unknown_names_and_settings_list_the_valid_ones() -> None:
     assert (
         "retry_config/max_attempts" in by_where["['default']['retry_config']['max_atempts']"].hint
     )
-    assert "is not a setting" in by_where["['default']['state']"].message
+    assert "changes only by pausing or resuming" in by_where["['default']['state']"].message
+    _, (burst,) = queues({"*": {"rate_limits": {"max_burst_size": 10}}})
+    assert burst.message.startswith("is output only")
+    _, (unknown,) = queues({"*": {"retry_config": {"max_tries": 10}}})
+    assert unknown.message == "is not a setting this library manages."
 
 
 def test_a_queue_declared_twice_or_backoffs_inverted() -> None:
