@@ -231,6 +231,25 @@ def test_a_missing_job_is_reported_with_its_create_command(
     assert "gcloud run jobs create batch --image=IMAGE" in str(failure.value)
 
 
+def test_a_refused_update_names_the_queue_and_the_permission(
+    gcloud: GoogleCloudEmulator, project: str
+) -> None:
+    gcloud.faults.fail_next("google.cloud.tasks.v2.CloudTasks/UpdateQueue", "PERMISSION_DENIED")
+    with pytest.raises(CommandError) as failure:
+        run("apply", "--backend", "cloud")
+    message = str(failure.value)
+    path = f"projects/{project}/locations/{LOCATION}/queues/default"
+    assert message.startswith(f"Cloud Tasks update_queue of the Cloud Tasks queue {path} failed")
+    assert "cloudtasks.queues.get/create/update" in message
+    assert queue(gcloud, project, "default").retry_config.max_attempts == 100  # unchanged
+
+
+def test_a_brief_outage_is_retried(gcloud: GoogleCloudEmulator, project: str) -> None:
+    gcloud.faults.fail_next("google.cloud.tasks.v2.CloudTasks/GetQueue", "UNAVAILABLE", times=2)
+    assert "retry_config.max_attempts: 100 -> 5" in run("plan")
+    assert gcloud.faults.pending() == []
+
+
 def test_an_unreachable_api_is_a_clear_error(settings: Any) -> None:
     settings.TASKS = backends("nowhere", "127.0.0.1:9", queues=QUEUES)
     with pytest.raises(CommandError) as failure:
