@@ -17,7 +17,8 @@ from django.core.cache.backends.base import InvalidCacheBackendError
 
 from ..gcp import scheduler as cloud_scheduler
 from ..gcp.clients import emulator_host
-from ..gcp.declared import Declarations, Settings
+from ..gcp.declared import Declarations
+from ..gcp.drift import Settings
 from ..gcp.errors import GoogleCloudError, MissingCloudResource
 from ..gcp.resources import CloudResource
 from ..options import CloudOptions, Kind, Problem

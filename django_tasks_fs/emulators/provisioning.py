@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from ..backends.cloud_run_jobs import CloudRunJobsBackend
 from ..backends.google_cloud import GoogleCloudBackend
 from ..gcp.clients import EMULATOR_ENV, jobs_client, tasks_client
-from ..gcp.declared import Settings, nested
+from ..gcp.drift import Settings, nested
 from ..gcp.resources import CloudResource, Kind
 from .local import FIRESTORE_ENV, LocalEmulators
 

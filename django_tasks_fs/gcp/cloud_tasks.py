@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from .clients import tasks_client
-from .declared import nested
+from .drift import nested
 from .errors import GoogleCloudError
 from .resources import CloudResource, Kind, bounded_retry, call_failed, field
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from . import cloud_run, cloud_tasks
-from .declared import Change, Settings, diff
+from .drift import Change, Settings, diff
 from .resources import CloudResource, Kind
 
 

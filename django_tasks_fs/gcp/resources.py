@@ -115,11 +115,13 @@ def call_failed(
     from google.api_core import exceptions
 
     if isinstance(exc, exceptions.PermissionDenied):
-        service = "cloudtasks.queues" if resource.kind == Kind.QUEUE else "run.jobs"
-        hint = (
-            f"Grant the caller the permissions {service}.get/create/update (see the "
-            "deployment guide's IAM section)."
+        needs = (
+            "cloudtasks.queues.get, .create and .update (roles/cloudtasks.queueAdmin)"
+            if resource.kind == Kind.QUEUE
+            else "run.jobs.get and run.jobs.update (roles/run.developer), and "
+            "iam.serviceAccounts.actAs on the job's service account"
         )
+        hint = f"The caller needs {needs}: see the deployment guide's IAM section."
     elif isinstance(
         exc, (exceptions.RetryError, exceptions.ServiceUnavailable, exceptions.DeadlineExceeded)
     ):

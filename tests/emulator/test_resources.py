@@ -23,6 +23,7 @@ from tests import tasks
 LOCATION = "europe-west1"
 CLOUD = "django_tasks_fs.backends.CloudTasksBackend"
 JOBS = "django_tasks_fs.backends.CloudRunJobsBackend"
+LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
 
 
 def backends(project: str, host: str, **declared: Any) -> dict[str, Any]:
@@ -122,7 +123,7 @@ def test_plan_shows_the_diff_and_changes_nothing(gcloud: GoogleCloudEmulator, pr
 def test_apply_converges_and_a_second_apply_is_a_no_op(
     gcloud: GoogleCloudEmulator, project: str, settings: Any
 ) -> None:
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.CACHES = {"default": {"BACKEND": LOCMEM, "LOCATION": uuid.uuid4().hex}}
     cloud, batch = task_backends["cloud"], task_backends["batch"]
     assert cloud.max_attempts_for("default") == 100  # type: ignore[attr-defined]
     assert batch.max_attempts_for("batch") == 4  # type: ignore[attr-defined]
@@ -240,7 +241,7 @@ def test_a_refused_update_names_the_queue_and_the_permission(
     message = str(failure.value)
     path = f"projects/{project}/locations/{LOCATION}/queues/default"
     assert message.startswith(f"Cloud Tasks update_queue of the Cloud Tasks queue {path} failed")
-    assert "cloudtasks.queues.get/create/update" in message
+    assert "The caller needs cloudtasks.queues.get, .create and .update" in message
     assert queue(gcloud, project, "default").retry_config.max_attempts == 100  # unchanged
 
 

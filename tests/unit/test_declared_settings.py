@@ -11,7 +11,8 @@ from django.core.cache import caches
 
 from django_tasks_fs.backends import CloudRunJobsBackend, CloudTasksBackend
 from django_tasks_fs.gcp import declared
-from django_tasks_fs.gcp.declared import Change, diff, nested, parse, show
+from django_tasks_fs.gcp.declared import parse
+from django_tasks_fs.gcp.drift import Change, diff, nested, show
 from django_tasks_fs.gcp.reconcile import Action, Step, Wanted, summary
 from django_tasks_fs.gcp.resources import CloudResource, Kind
 from django_tasks_fs.store import TaskExecution
@@ -206,7 +207,8 @@ def test_a_queues_dispatch_deadline_applies_to_tasks_without_a_timeout() -> None
 
 
 def test_forget_max_attempts_drops_the_cached_limit(settings: Any) -> None:
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    locmem = "django.core.cache.backends.locmem.LocMemCache"
+    settings.CACHES = {"default": {"BACKEND": locmem, "LOCATION": "test-forget-max-attempts"}}
     limits = iter([5, 7])
 
     class Reading(CloudTasksBackend):

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...backends.google_cloud import GoogleCloudBackend
-from ...gcp.declared import show
+from ...gcp.drift import show
 from ...gcp.errors import GoogleCloudError
 from ...gcp.reconcile import Action, Step, Wanted, apply, plan, summary
 from ...registry import select_backends
