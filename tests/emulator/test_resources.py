@@ -251,6 +251,13 @@ def test_a_brief_outage_is_retried(gcloud: GoogleCloudEmulator, project: str) ->
     assert gcloud.faults.pending() == []
 
 
+def test_without_a_google_cloud_backend_there_is_nothing_to_do(settings: Any) -> None:
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_fs.backends.ProcessBackend"}}
+    assert run("plan", "--exit-code") == (
+        "TASKS has no CloudTasksBackend or CloudRunJobsBackend: nothing to do.\n"
+    )
+
+
 def test_an_unreachable_api_is_a_clear_error(settings: Any) -> None:
     settings.TASKS = backends("nowhere", "127.0.0.1:9", queues=QUEUES)
     with pytest.raises(CommandError) as failure:

@@ -51,6 +51,11 @@ class Command(BaseCommand):
     @firestore_errors()
     def handle(self, *args: Any, **options: Any) -> None:
         backends = select_backends(options["backends"], GoogleCloudBackend)
+        if not backends:
+            self.stdout.write(
+                "TASKS has no CloudTasksBackend or CloudRunJobsBackend: nothing to do."
+            )
+            return
         timeout = options["timeout"]
         try:
             steps = plan(collect(backends), timeout=timeout)
