@@ -4,10 +4,13 @@ declaration, the diff and how the plan shows it. Pure: no emulator, no network."
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.cache import caches
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 
 from django_tasks_fs.backends import CloudRunJobsBackend, CloudTasksBackend
 from django_tasks_fs.gcp import declared
@@ -290,3 +293,19 @@ def test_plan_lines() -> None:
     assert summary(steps) == (
         "0 to create, 1 to update, 0 missing (create those yourself), 1 up to date."
     )
+
+
+def test_manage_py_check_fails_on_a_bad_declaration(settings: Any) -> None:
+    declared = {"default": {"timeout": 0}}
+    settings.TASKS = {
+        "batch": {
+            "BACKEND": "django_tasks_fs.backends.CloudRunJobsBackend",
+            "OPTIONS": {**GOOD, "store": "memory", "job_settings": declared},
+        }
+    }
+    with pytest.raises(SystemCheckError) as failure:
+        call_command("check", stdout=StringIO(), stderr=StringIO())
+    assert (
+        "TASKS['batch']: (django_tasks_fs.E040) TASKS['batch']['OPTIONS']['job_settings']"
+        "['default']['timeout'] is 0; expected a number of seconds from 1 to 604800"
+    ) in str(failure.value)
