@@ -23,6 +23,7 @@ from .option_spec import (
     BOOL,
     COMMAND,
     DAYS_OR_NONE,
+    DECLARATIONS,
     EMAIL,
     NUMBER,
     PREFIX,
@@ -201,6 +202,20 @@ class BackendOptions:
     )
     oidc_certs_url: str = option(
         GOOGLE_CERTS_URL, CLOUD, CERTS_URL, "where the token signing certificates are"
+    )
+    queue_settings: dict[str, Any] = option(
+        {},
+        CLOUD,
+        DECLARATIONS,
+        "Cloud Tasks: declared queue settings, by queue ('*': all); see tasks_resources",
+        convert=dict,
+    )
+    job_settings: dict[str, Any] = option(
+        {},
+        CLOUD,
+        DECLARATIONS,
+        "Cloud Run Jobs: declared job settings, by job ('*': all); see tasks_resources",
+        convert=dict,
     )
     max_request_bytes: int = option(
         16 * 1024, CLOUD, Check(WHOLE.valid, "a number of bytes >= 1"), "larger bodies get 413"

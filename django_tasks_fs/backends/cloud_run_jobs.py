@@ -27,6 +27,7 @@ class CloudRunJobsBackend(GoogleCloudBackend):
     supports_priority = False
     messaging_system = "gcp_cloud_run_jobs"
     supports_force_cancel: ClassVar[bool] = True
+    declares_jobs: ClassVar[bool] = True
     timeout_range: ClassVar[tuple[timedelta, timedelta]] = (
         timedelta(seconds=1),
         timedelta(hours=168),

@@ -44,17 +44,25 @@ class CloudTasksBackend(GoogleCloudBackend):
     def platform_max_attempts(self, queue: str) -> int | None:
         return cloud_tasks.queue_max_attempts(self._target(), queue)
 
+    def dispatch_deadline(self, execution: TaskExecution, queue: str) -> timedelta | None:
+        """The task's ``timeout``, else its queue's declared ``dispatch_deadline``, else
+        None (Cloud Tasks' default, 10 minutes)."""
+        if execution.timeout_seconds:
+            return timedelta(seconds=execution.timeout_seconds)
+        declared: timedelta | None = self.declarations.settings(queue).get("dispatch_deadline")
+        return declared
+
     def send(self, execution: TaskExecution, *, resend: bool = False) -> dict[str, str]:
-        timeout = execution.timeout_seconds
+        queue = self.resolve_queue(execution.queue_name)
         name = cloud_tasks.create_http_task(
             self._target(),
-            queue=self.resolve_queue(execution.queue_name),
+            queue=queue,
             task_id=dispatch_id(execution),  # a repeat is refused: ALREADY_EXISTS
             body={"execution_id": execution.id, "backend": self.alias},
             schedule_time=execution.run_after
             if execution.run_after > execution.enqueued_at
             else None,
-            dispatch_deadline=timedelta(seconds=timeout) if timeout else None,
+            dispatch_deadline=self.dispatch_deadline(execution, queue),
             headers=dict(execution.trace_context),  # W3C traceparent / tracestate
         )
         return {"cloud_task_name": name}

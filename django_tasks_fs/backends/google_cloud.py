@@ -3,6 +3,7 @@ bookkeeping, cached retry limits, and Cloud Scheduler for cron."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 from collections.abc import Sequence
@@ -16,12 +17,15 @@ from django.core.cache.backends.base import InvalidCacheBackendError
 
 from ..gcp import scheduler as cloud_scheduler
 from ..gcp.clients import emulator_host
+from ..gcp.declared import Declarations
+from ..gcp.drift import Settings
 from ..gcp.errors import GoogleCloudError, MissingCloudResource
 from ..gcp.resources import CloudResource
 from ..options import CloudOptions, Kind, Problem
 from ..store import DispatchState, ErrorEntry, ScheduledTask, TaskExecution
 from ..store.transitions import class_path
 from .base import FirestoreBackend
+from .declarations import parse_declarations
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +41,27 @@ class GoogleCloudBackend(FirestoreBackend):
     option_kind: ClassVar[Kind] = Kind.CLOUD
     #: Sends at once in ``enqueue_many()`` (threads of this process).
     dispatch_concurrency: int = DISPATCH_CONCURRENCY
+    #: What OPTIONS declares settings of: Cloud Run jobs (``job_settings``), or Cloud
+    #: Tasks queues (``queue_settings``).
+    declares_jobs: ClassVar[bool] = False
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         self._cloud: CloudOptions | None = None
+        self.declarations = Declarations(by_name={})
         super().__init__(alias, params)
 
     def _extra_problems(self) -> list[Problem]:
         self._cloud, problems = CloudOptions.require(
             self.alias, self.config, backend=type(self).__name__
         )
-        return problems
+        self.declarations, declared = parse_declarations(
+            self.alias,
+            self.config,
+            self.queues,
+            jobs=self.declares_jobs,
+            backend=type(self).__name__,
+        )
+        return problems + declared
 
     @property
     def cloud(self) -> CloudOptions:
@@ -97,6 +112,11 @@ class GoogleCloudBackend(FirestoreBackend):
         )
         return [self.resource(name) for name in sorted(names)]
 
+    def declared_resources(self) -> list[tuple[CloudResource, Settings]]:
+        """Each required queue / job and its declared settings (fields of the resource
+        only; empty when nothing is declared): what ``tasks_resources`` reconciles."""
+        return [(r, self.declarations.remote(r.name)) for r in self.required_resources()]
+
     # -- attempts ----------------------------------------------------------------------
 
     def retry_delay(self, attempt: int) -> timedelta:
@@ -116,7 +136,7 @@ class GoogleCloudBackend(FirestoreBackend):
                 cache = caches[self.config.cache_alias]
             except InvalidCacheBackendError:
                 cache = None
-        key = f"{self.config.cache_prefix}:{self.alias}:max_attempts:{queue}"
+        key = self._max_attempts_key(queue)
         if cache is not None:
             cached = cache.get(key, _UNSET)
             if cached is not _UNSET:
@@ -133,6 +153,14 @@ class GoogleCloudBackend(FirestoreBackend):
         if cache is not None:
             cache.set(key, value, ttl)  # None (unlimited) is cached too
         return value
+
+    def _max_attempts_key(self, queue: str) -> str:
+        return f"{self.config.cache_prefix}:{self.alias}:max_attempts:{queue}"
+
+    def forget_max_attempts(self, queue: str) -> None:
+        """Drop the cached limit of ``queue`` (a resolved name): its retry settings changed."""
+        with contextlib.suppress(InvalidCacheBackendError):
+            caches[self.config.cache_alias].delete(self._max_attempts_key(queue))
 
     # -- dispatch ----------------------------------------------------------------------
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from .clients import executions_client, jobs_client
 from .errors import GoogleCloudError
-from .resources import CloudResource, Kind
+from .resources import CloudResource, Kind, bounded_retry, call_failed, field
 
 logger = logging.getLogger(__name__)
 
@@ -121,3 +123,42 @@ def cancel_execution(target: JobTarget, execution_name: str) -> bool:
             f"Cloud Run cancel_execution {execution_name} failed: {exc}"
         ) from exc
     return True
+
+
+def read_job(job: CloudResource, paths: Iterable[str], *, timeout: float) -> dict[str, Any] | None:
+    """The live values of ``paths`` (Google field paths) of ``job``; None if it does
+    not exist. GoogleCloudError naming the job and what to do otherwise."""
+    from google.api_core import exceptions
+
+    try:
+        found = jobs_client(job.emulator_host).get_job(
+            name=job.path, timeout=timeout, retry=bounded_retry(timeout)
+        )
+    except exceptions.NotFound:
+        return None
+    except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+        raise call_failed(job, "Cloud Run get_job", exc, timeout=timeout) from exc
+    return {path: field(found, path) for path in paths}
+
+
+def write_job(job: CloudResource, settings: Mapping[str, Any], *, timeout: float) -> None:
+    """Set ``settings`` (field path -> value) on the existing ``job``, the rest as it is.
+
+    UpdateJob replaces the whole job, so the job is read and sent back changed; a job
+    cannot be created here (its image belongs to the deployment): MissingCloudResource.
+    """
+    from google.api_core import exceptions
+
+    client = jobs_client(job.emulator_host)
+    try:
+        found = client.get_job(name=job.path, timeout=timeout, retry=bounded_retry(timeout))
+        for path, value in settings.items():
+            parent, _, leaf = path.rpartition(".")
+            setattr(field(found, parent) if parent else found, leaf, value)
+        client.update_job(job=found, timeout=timeout, retry=bounded_retry(timeout)).result(
+            timeout=timeout
+        )
+    except exceptions.NotFound:
+        raise job.missing() from None
+    except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+        raise call_failed(job, "Cloud Run update_job", exc, timeout=timeout) from exc

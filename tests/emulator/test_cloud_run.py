@@ -112,6 +112,35 @@ def test_max_retries_defaults_to_three(jobs: Any, location: str) -> None:
     assert operation.result(timeout=5).template.template.max_retries == 3
 
 
+def test_update_job_replaces_the_job_and_keeps_its_history(jobs: Any, job: Any) -> None:
+    """UpdateJob has no mask: the job sent is the new job (output fields aside)."""
+    found = jobs.get_job(name=job.name)
+    found.template.template.max_retries = 0
+    found.template.template.timeout = timedelta(seconds=90)
+    found.template.parallelism = 2
+    updated = jobs.update_job(job=found).result(timeout=5)
+
+    assert updated.template.template.max_retries == 0
+    assert updated.template.template.timeout == timedelta(seconds=90)
+    assert updated.template.parallelism == 2
+    assert list(updated.template.template.containers) == list(found.template.template.containers)
+    assert updated.generation == found.generation + 1
+    assert updated.uid == found.uid
+    assert updated.create_time == found.create_time
+    assert jobs.get_job(name=job.name) == updated
+
+
+def test_update_job_of_a_missing_job(jobs: Any, job: Any, location: str) -> None:
+    missing = jobs.get_job(name=job.name)
+    missing.name = f"{location}/jobs/other"
+    with pytest.raises(exceptions.NotFound):
+        jobs.update_job(job=missing).result(timeout=5)
+    request = {"job": missing, "allow_missing": True}
+    created = jobs.update_job(request=request).result(timeout=5)
+    assert created.name == missing.name
+    assert created.generation == 1
+
+
 def test_run_job_runs_the_command_with_cloud_run_env(
     jobs: Any, executions: Any, job: Any, tmp_path: Path, workdir: Path
 ) -> None:
