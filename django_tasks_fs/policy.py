@@ -162,19 +162,21 @@ def policy_problems(values: Mapping[str, Any]) -> list[str]:
             f"to inherit the backend's, not {attempts!r}."
         )
     backoff = values.get("backoff")
-    if backoff is not None and as_backoff(backoff) is None:
-        if not callable(backoff):
-            problems.append(
-                "backoff must be a timedelta, a number of seconds, a Backoff(...), or a "
-                f"callable (exception, task_result) -> delay or None, not {backoff!r}."
-            )
-        elif inspect.iscoroutinefunction(backoff):
-            problems.append(f"backoff must be a synchronous callable, not {backoff!r}.")
-    elif backoff is not None:
-        constant = as_backoff(backoff)
-        assert constant is not None
-        if constant.base < timedelta(0) or constant.base > MAX_DELAY:
+    if backoff is not None:
+        try:
+            constant = as_backoff(backoff)
+        except ValueError:
             problems.append(f"backoff must be between 0 and {MAX_DELAY}, not {backoff!r}.")
+        else:
+            if constant is None and not callable(backoff):
+                problems.append(
+                    "backoff must be a timedelta, a number of seconds, a Backoff(...), or a "
+                    f"callable (exception, task_result) -> delay or None, not {backoff!r}."
+                )
+            elif constant is None and inspect.iscoroutinefunction(backoff):
+                problems.append(f"backoff must be a synchronous callable, not {backoff!r}.")
+            elif constant is not None and constant.base > MAX_DELAY:
+                problems.append(f"backoff must be between 0 and {MAX_DELAY}, not {backoff!r}.")
     for name in ("retry_on", "dont_retry_on"):
         value = values.get(name)
         if value is not None and (problem := _exception_classes(value, name)):
