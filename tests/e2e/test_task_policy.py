@@ -4,6 +4,7 @@ retry config (each retry is a new Cloud Task due after the task's backoff)."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from django_tasks_fs.backends import CloudTasksBackend
 from django_tasks_fs.dispatching import sweep
 from django_tasks_fs.gcp.clients import tasks_client
 from django_tasks_fs.gcp.errors import GoogleCloudError
+from django_tasks_fs.store.ops.counting import OpCounts, disable_counting, enable_counting
 from tests import tasks
 from tests.conftest import wait_until
 from tests.factories import LOCATION
@@ -31,7 +33,21 @@ def finished(result: Any) -> bool:
     return bool(result.is_finished)
 
 
-def test_a_task_policy_overrides_the_queue_retry_config(cloud_project: str, tmp_path: Path) -> None:
+@pytest.fixture
+def counts() -> Iterator[OpCounts]:
+    """The Firestore operations of this process (the app behind the live server too)."""
+    counted = enable_counting()
+    counted.reset()
+    try:
+        yield counted
+    finally:
+        disable_counting()
+        counted.reset()
+
+
+def test_a_task_policy_overrides_the_queue_retry_config(
+    cloud_project: str, tmp_path: Path, counts: OpCounts
+) -> None:
     # The queue (tests/factories.py) allows 3 attempts, 0.1 s to 0.3 s apart.
     log = tmp_path / "started.txt"
     declared = tasks.timed_failure.using(
@@ -39,6 +55,9 @@ def test_a_task_policy_overrides_the_queue_retry_config(cloud_project: str, tmp_
     )
     result = declared.enqueue(str(log))
     wait_until(lambda: finished(result), timeout=60)
+    # A rescheduled retry writes nothing of its own: the enqueue, then per attempt
+    # its claim and its failure (as a retry by the queue costs).
+    assert (counts.writes, counts.conflicts) == (1 + 5 * 2, 0)
     assert result.status == TaskResultStatus.FAILED
     assert result.attempts == 5  # the task's budget, not the queue's 3
     times = started(log)
