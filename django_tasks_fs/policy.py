@@ -165,7 +165,7 @@ def policy_problems(values: Mapping[str, Any]) -> list[str]:
     if backoff is not None:
         try:
             constant = as_backoff(backoff)
-        except ValueError:
+        except (ValueError, OverflowError):  # negative, NaN, infinite
             problems.append(f"backoff must be between 0 and {MAX_DELAY}, not {backoff!r}.")
         else:
             if constant is None and not callable(backoff):
