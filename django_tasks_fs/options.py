@@ -124,7 +124,10 @@ class BackendOptions:
 
     # -- Attempts and leases -------------------------------------------------------------
     max_attempts: int | None = option(
-        1, LOCAL, optional(WHOLE, "a whole number >= 1, or None for unlimited"), "total attempts"
+        1,
+        ALL,
+        optional(WHOLE, "a whole number >= 1, or None for unlimited"),
+        "total attempts (Google Cloud: the queue's / job's when not given)",
     )
     run_once: bool = option(False, ALL, BOOL, "never start a second attempt")
     heartbeat_enabled: bool = option(True, ALL, BOOL, "renew leases while a task runs")
@@ -134,11 +137,12 @@ class BackendOptions:
         5.0, ALL, SECONDS_OR_ZERO, "wait for a renewal in flight when an attempt ends"
     )
     retry_backoff_seconds: float = option(
-        1.0, LOCAL, SECONDS_OR_ZERO, "local retries: first backoff, doubled per attempt"
+        1.0,
+        ALL,
+        SECONDS_OR_ZERO,
+        "first backoff, doubled per attempt (Google Cloud: the platform's when not given)",
     )
-    retry_backoff_max_seconds: float = option(
-        300.0, LOCAL, SECONDS_OR_ZERO, "local retries: longest backoff"
-    )
+    retry_backoff_max_seconds: float = option(300.0, ALL, SECONDS_OR_ZERO, "longest backoff")
 
     # -- Local worker (ProcessBackend) ---------------------------------------------------
     mode: str = option("cloud_tasks", LOCAL, one_of(*MODES), "which platform to behave like")

@@ -20,6 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from ..backends.base import FirestoreBackend
 from ..exceptions import ExecutionNotFound, MissingCloudResource, TaskNotImportable
+from ..policy import effective_rows
 from ..registry import backend_holding, firestore_backends
 from ..store import DispatchState, TaskExecution
 from ..store.documents import is_document_id
@@ -181,6 +182,12 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
             f"Task execution {e.id}",
             execution=e,
             fields=fields,
+            policy=effective_rows(
+                max_attempts=e.max_attempts,
+                run_once=e.run_once,
+                timeout_seconds=e.timeout_seconds,
+                policy=e.retry_policy,
+            ),
             runtime=runtime,
             args=pretty_json(e.args),
             kwargs=pretty_json(e.kwargs),

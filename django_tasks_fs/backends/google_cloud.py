@@ -22,6 +22,7 @@ from ..gcp.drift import Settings
 from ..gcp.errors import GoogleCloudError, MissingCloudResource
 from ..gcp.resources import CloudResource
 from ..options import CloudOptions, Kind, Problem
+from ..policy import Defaults, Source
 from ..store import DispatchState, ErrorEntry, ScheduledTask, TaskExecution
 from ..store.transitions import class_path
 from .base import FirestoreBackend
@@ -44,6 +45,8 @@ class GoogleCloudBackend(FirestoreBackend):
     #: What OPTIONS declares settings of: Cloud Run jobs (``job_settings``), or Cloud
     #: Tasks queues (``queue_settings``).
     declares_jobs: ClassVar[bool] = False
+    #: Can ``reschedule()`` send a retry due later (a task policy's backoff)?
+    supports_reschedule: ClassVar[bool] = False
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         self._cloud: CloudOptions | None = None
@@ -121,6 +124,27 @@ class GoogleCloudBackend(FirestoreBackend):
 
     def retry_delay(self, attempt: int) -> timedelta:
         return timedelta(0)  # the platform's retry configuration does the backoff
+
+    def policy_defaults(self, queue_name: str) -> Defaults:
+        """OPTIONS when given, else the platform's limit and its own retry backoff."""
+        platform = self.max_attempts_for(queue_name)  # read even when unused: see new_execution
+        backoff_given = self._backoff_source() == Source.OPTIONS
+        return Defaults(
+            max_attempts=(self.config.max_attempts, Source.OPTIONS)
+            if self.given("max_attempts")
+            else (platform, Source.PLATFORM),
+            run_once=self.run_once_default(),
+            backoff=(self.options_backoff(), Source.OPTIONS)
+            if backoff_given
+            else (None, Source.PLATFORM),
+            schedules_retries=self.supports_reschedule,
+        )
+
+    def reschedule(self, execution: TaskExecution) -> bool:
+        """Send the next attempt of a READY execution, due at its ``run_after`` (a policy's
+        backoff); False when the platform cannot defer it (its own retries, or the sweeper,
+        start it then)."""
+        return False
 
     def platform_max_attempts(self, queue: str) -> int | None:
         """Read the platform's limit for ``queue`` (not cached)."""

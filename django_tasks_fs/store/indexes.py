@@ -95,6 +95,7 @@ UNINDEXED_FIELDS: Mapping[str, frozenset[str]] = {
             "dispatched_at", "expires_at",
             # per-attempt bookkeeping and flags
             "takes_context", "attempts", "max_attempts", "run_once", "timeout_seconds",
+            "retry_policy",
             "lease_owner", "force_cancel", "redispatches", "redispatched_attempt",
             "cloud_task_name", "cloud_run_execution", "scheduled_task",
         }
