@@ -120,6 +120,7 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
             **changelist.context(),
             actions=self.allowed_actions(request),
             return_to=request.get_full_path(),
+            dashboard_url=self.url("dashboard"),
             **(extra_context or {}),
         )
         return render(request, self.template_prefix + "execution_list.html", context)
