@@ -198,7 +198,7 @@ class Dashboard:
                 stuck=Capped(stuck.result(), limit),
                 stuck_items=stuck_items.result(),
                 pending=Capped(pending.result(), limit),
-                pending_items=[e for e in pending_items.result() if not e.is_finished],
+                pending_items=pending_items.result(),
                 grace=self.grace,
             )
 

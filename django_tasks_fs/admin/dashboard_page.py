@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -15,11 +15,22 @@ from ..store import TaskExecution
 from .common import duration, local, status_badge
 from .dashboard import BackendFigures, Dashboard
 
-if TYPE_CHECKING:
-    from .executions import TaskExecutionAdmin
+
+class DashboardAdmin(Protocol):
+    """What the page needs of the executions admin (TaskExecutionAdmin)."""
+
+    count_limit: int | None
+    dashboard_sample: int
+    dashboard_listed: int
+    dashboard_refresh_seconds: int
+    template_prefix: str
+
+    def url(self, name: str, *args: str) -> str: ...
+
+    def context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]: ...
 
 
-def dashboard_page(admin: TaskExecutionAdmin, request: HttpRequest) -> HttpResponse:
+def dashboard_page(admin: DashboardAdmin, request: HttpRequest) -> HttpResponse:
     """Every backend's figures (``?backend=alias``: that one's only)."""
     backends = firestore_backends()
     if not backends:
