@@ -167,12 +167,14 @@ class Dashboard:
         self.grace = grace
         workers = max(1, min(MAX_PARALLEL, 12 * len(backends)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            self.pool = pool
+            self._pool: ThreadPoolExecutor | None = pool
             pending = [self._backend(b) for b in backends]
             self.backends = [build() for build in pending]
+        self._pool = None
 
     def _submit(self, call: Callable[..., Any], /, **kwargs: Any) -> Future[Any]:
-        return self.pool.submit(call, **kwargs)
+        assert self._pool is not None, "only while the figures are read"
+        return self._pool.submit(call, **kwargs)
 
     def _backend(self, backend: FirestoreBackend) -> Callable[[], BackendFigures]:
         """Send the backend's queries; return what builds its figures from the answers."""
