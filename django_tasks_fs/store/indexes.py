@@ -49,6 +49,11 @@ def _shapes() -> Iterable[QueryShape]:
         "executions", frozenset({"dispatch_state", "backend"}), (("enqueued_at", ASC),)
     )
     yield QueryShape("executions", frozenset({"status", "backend"}), (("finished_at", ASC),))
+    # executions/stats.py (the admin dashboard), per backend and per queue: the oldest
+    # due READY; finished since (counts) and the last finished (duration sample).
+    for scope in ({"status", "backend"}, {"status", "backend", "queue_name"}):
+        yield QueryShape("executions", frozenset(scope), (("run_after", ASC),))
+        yield QueryShape("executions", frozenset(scope), (("finished_at", DESC),))
     for size in range(1, len(LISTING_FILTERS) + 1):
         for fields in itertools.combinations(LISTING_FILTERS, size):
             yield QueryShape("executions", frozenset(fields), (("enqueued_at", DESC),))
