@@ -64,8 +64,10 @@ def run_fan_out(project: str, tmp_path: Path, members: int) -> None:
     )
     assert (run.task_count, run.parallelism) == (members, PARALLELISM)
     wait_until(
-        lambda: executions_client(backend.emulator).get_execution(name=run.name).succeeded_count
-        == members,
+        lambda: (
+            executions_client(backend.emulator).get_execution(name=run.name).succeeded_count
+            == members
+        ),
         timeout=30,
     )
     for result in results:  # the claim recorded the dispatch and the shared job execution
