@@ -204,3 +204,12 @@ def crash_at(context: TaskContext, path: str, token: str, seconds: float, point:
     if dies:
         os.kill(pid, 9)
     return token
+
+
+@task
+def record_task_env(path: str, token: str) -> str:
+    """Record ``token`` and the Cloud Run task it ran as: "token index count execution"."""
+    env = os.environ
+    names = ("CLOUD_RUN_TASK_INDEX", "CLOUD_RUN_TASK_COUNT", "CLOUD_RUN_EXECUTION")
+    _record(path, " ".join([token, *(env.get(name, "-") for name in names)]))
+    return token

@@ -115,7 +115,7 @@ class CloudRunJobsBackend(GoogleCloudBackend):
                 job=self.resolve_queue(first.queue_name),
                 args=[*self.config.command, "--fan-out"],
                 timeout=_timeout(first),
-                env={**_carrier(first), **fan_out.member_env(members)},
+                env={**_carrier(first), **fan_out.member_env([e.id for e in members])},
                 task_count=len(members),
             )
         except MissingCloudResource as exc:

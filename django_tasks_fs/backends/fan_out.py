@@ -65,9 +65,10 @@ def plan(executions: Sequence[TaskExecution], *, max_tasks: int) -> list[list[Ta
     return runs
 
 
-def member_env(members: Sequence[TaskExecution]) -> dict[str, str]:
-    """The environment naming a job execution's members, in task order."""
-    return {FAN_OUT_ENV: ",".join(dispatch_id(e) for e in members)}
+def member_env(member_ids: Sequence[str]) -> dict[str, str]:
+    """The environment naming a job execution's members, in task order (their
+    execution ids: for a first dispatch, also its dispatch id, which a resend seeks)."""
+    return {FAN_OUT_ENV: ",".join(member_ids)}
 
 
 def member_of(environ: Mapping[str, str]) -> str:
