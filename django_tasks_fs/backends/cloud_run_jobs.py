@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar
 
+from django.tasks import TaskResultStatus
+
 from ..gcp import cloud_run
 from ..gcp.errors import GoogleCloudError, MissingCloudResource
 from ..gcp.resources import CloudResource
@@ -62,6 +64,8 @@ class CloudRunJobsBackend(GoogleCloudBackend):
             self.resolve_queue(execution.queue_name),
             dispatch_id(execution),
         )
+        if self._waiting_in_fan_out(execution):
+            return {"cloud_run_execution": str(execution.cloud_run_execution)}
         if resend:
             found = self._seen.get(marker)
             if found is None:
@@ -80,6 +84,20 @@ class CloudRunJobsBackend(GoogleCloudBackend):
             env={**_carrier(execution), cloud_run.DISPATCH_ENV: marker},
         )
         return {"cloud_run_execution": name}
+
+    def _waiting_in_fan_out(self, execution: TaskExecution) -> bool:
+        """Is this re-dispatch of a READY execution a member still waiting for its task
+        in a running fan-out (a low parallelism, long tasks)? Then it is not abandoned:
+        its job execution is recorded again (the sweeper looks again after its stale
+        period) rather than a second job execution started for it."""
+        name = execution.cloud_run_execution
+        if not (execution.redispatches and name and execution.status == TaskResultStatus.READY):
+            return False
+        try:
+            run = cloud_run.execution_info(self._target(), name)
+        except GoogleCloudError:
+            return False  # gone or unreadable: send it again
+        return run.task_count > 1 and not run.finished
 
     def dispatch_many(self, executions: Sequence[TaskExecution]) -> list[TaskExecution]:
         """Fan out: one job execution with ``task_count=N`` for N executions alike (see
@@ -153,7 +171,7 @@ class CloudRunJobsBackend(GoogleCloudBackend):
             return
         target = self._target()
         try:
-            shared = cloud_run.execution_task_count(target, name) > 1
+            shared = cloud_run.execution_info(target, name).task_count > 1
         except GoogleCloudError:
             logger.warning("could not read %s; not cancelling it", name, exc_info=True)
             return

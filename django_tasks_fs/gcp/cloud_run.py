@@ -127,15 +127,23 @@ def job_max_attempts(target: JobTarget, job: str) -> int:
     return int(found.template.template.max_retries) + 1
 
 
-def execution_task_count(target: JobTarget, execution_name: str) -> int:
-    """How many tasks (containers) a job execution runs: more than one for a fan-out."""
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What the backend needs to know of a job execution."""
+
+    task_count: int  #: tasks (containers) it runs: more than one for a fan-out
+    finished: bool  #: completed, failed or cancelled: none of its tasks will start again
+
+
+def execution_info(target: JobTarget, execution_name: str) -> RunInfo:
+    """Read a job execution; GoogleCloudError if that fails (gone, no permission)."""
     from google.api_core import exceptions
 
     try:
         found = executions_client(target.emulator_host).get_execution(name=execution_name)
     except exceptions.GoogleAPICallError as exc:
         raise GoogleCloudError(f"Cloud Run get_execution {execution_name} failed: {exc}") from exc
-    return int(found.task_count) or 1
+    return RunInfo(task_count=int(found.task_count) or 1, finished="completion_time" in found)
 
 
 def cancel_execution(target: JobTarget, execution_name: str) -> bool:

@@ -5,7 +5,7 @@ real API on the emulator)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 from typing import Any
 
@@ -238,7 +238,11 @@ def test_a_forceful_cancel_stops_a_fan_out_member_alone(
 ) -> None:
     cancelled: list[str] = []
     counts = {"executions/fan": 3, "executions/one": 1}
-    monkeypatch.setattr(cloud_run, "execution_task_count", lambda target, name: counts[name])
+    monkeypatch.setattr(
+        cloud_run,
+        "execution_info",
+        lambda target, name: cloud_run.RunInfo(task_count=counts[name], finished=False),
+    )
     monkeypatch.setattr(
         cloud_run, "cancel_execution", lambda target, name: cancelled.append(name) or True
     )
@@ -253,6 +257,31 @@ def test_a_forceful_cancel_stops_a_fan_out_member_alone(
         )
         cancel_task(result, force=True)
     assert cancelled == ["executions/one"]  # the fan-out's member: its heartbeat stops it
+
+
+@pytest.mark.parametrize(
+    ("task_count", "finished", "started_again"),
+    [(3, False, False), (3, True, True), (1, False, True)],
+)
+def test_a_member_still_waiting_in_a_running_fan_out_is_not_abandoned(
+    jobs: Any, monkeypatch: pytest.MonkeyPatch, task_count: int, finished: bool, started_again: bool
+) -> None:
+    """READY and dispatched longer than the sweeper's stale period: a member waiting for
+    a free task (low parallelism) keeps its job execution while that one runs."""
+    info = cloud_run.RunInfo(task_count=task_count, finished=finished)
+    monkeypatch.setattr(cloud_run, "execution_info", lambda target, name: info)
+    record = tasks.record.using(backend="cloudjobs", queue_name="e2e-job")
+    (result, _) = enqueue_many(record, record_calls(2))
+    jobs.executions.set_dispatch(
+        result.id, DispatchState.DISPATCHED, cloud_run_execution="executions/fan"
+    )
+    marked = jobs.executions.mark_for_redispatch(result.id, grace=timedelta(0), stale=timedelta(0))
+    assert marked is not None
+    after = jobs.dispatch(marked, confirm=True)
+    assert len(jobs.runs) == (2 if started_again else 1)
+    assert after.dispatch_state == DispatchState.DISPATCHED
+    if not started_again:
+        assert after.cloud_run_execution == "executions/fan"
 
 
 # -- execute_task --fan-out ------------------------------------------------------------
