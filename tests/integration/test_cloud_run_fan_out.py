@@ -20,6 +20,7 @@ from django_tasks_fs.exceptions import GoogleCloudError, MissingCloudResource
 from django_tasks_fs.gcp import cloud_run
 from django_tasks_fs.gcp.resources import CloudResource, Kind
 from django_tasks_fs.store import DispatchState, TaskExecution
+from django_tasks_fs.store.ops.counting import disable_counting, enable_counting
 from tests import tasks
 from tests.settings import tasks_setting
 
@@ -141,6 +142,13 @@ def test_fan_out_max_tasks_accepts_cloud_runs_range(value: int) -> None:
 def jobs(test_store: tuple[str, str], settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The Cloud Run Jobs backend; ``runs`` lists the keyword arguments of each RunJob;
     ``failing`` set to an exception makes the next ones raise it."""
+    return request_jobs(test_store, settings, monkeypatch)
+
+
+def request_jobs(
+    test_store: tuple[str, str], settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """See the ``jobs`` fixture."""
     project, store = test_store
     settings.TASKS = tasks_setting(project, store=store)
     backend: Any = task_backends["cloudjobs"]
@@ -325,6 +333,30 @@ def test_execute_task_fan_out_keeps_the_retry_exit_status(
     flaky = tasks.flaky.using(backend="cloudjobs", queue_name="e2e-job")
     results = enqueue_many(flaky, [((0,), {}), ((1,), {})])
     assert run_member(monkeypatch, [r.id for r in results], 1) == 75  # Cloud Run retries it
+
+
+def test_a_fan_out_costs_firestore_what_its_members_cost_alone(
+    test_store: tuple[str, str], settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """No document for the fan-out, no write after the RunJob: one create per member,
+    then each task's claim (one read, one write) and result (one write)."""
+    counted = enable_counting()  # before the stores are built (the jobs fixture's)
+    counted.reset()
+    try:
+        jobs = request_jobs(test_store, settings, monkeypatch)
+        record = tasks.record.using(backend="cloudjobs", queue_name="e2e-job")
+        results = enqueue_many(record, [((str(tmp_path / "ran"), f"t{i}"), {}) for i in range(5)])
+        assert len(jobs.runs) == 1
+        enqueued = counted.as_dict()
+        assert (enqueued["writes"], enqueued["commits"]) == (5, 1)
+        counted.reset()
+        for index in range(5):
+            assert run_member(monkeypatch, [r.id for r in results], index) == 0
+        ran = counted.as_dict()
+        assert (ran["writes"], ran["reads"], ran["queries"]) == (10, 5, 0)
+    finally:
+        disable_counting()
+        counted.reset()
 
 
 @pytest.mark.parametrize(
