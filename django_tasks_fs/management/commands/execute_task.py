@@ -29,6 +29,7 @@ from ...execution.attempt import Attempt
 from ...execution.outcome import Outcome
 from ...registry import get_backend, locate_execution
 from ...store import TaskExecution
+from ...store.errors import ClaimReason
 from ...tracing import env_carrier
 from ...worker.chunks import worker_name
 from ...worker.logs import configure_logging
@@ -39,6 +40,8 @@ EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
 EXIT_RETRY = 75
 EXIT_UNKNOWN = 2
+#: Why a fan-out's task skips its member: finished before it, or cancelled before it ran.
+SKIPPED = frozenset({ClaimReason.FINISHED, ClaimReason.CANCELLED})
 
 
 class Command(BaseCommand):
@@ -90,8 +93,8 @@ class Command(BaseCommand):
         self.stdout.write(f"execute_task {execution_id}: {result.outcome} {detail}".rstrip())
         if result.wants_retry:
             sys.exit(EXIT_RETRY)
-        if options["fan_out"] and result.outcome == Outcome.REFUSED:
-            sys.exit(EXIT_SUCCEEDED)  # finished already: skipped (see the module docstring)
+        if options["fan_out"] and result.reason in SKIPPED:
+            sys.exit(EXIT_SUCCEEDED)  # finished or cancelled already (module docstring)
         if status == TaskResultStatus.SUCCESSFUL:
             sys.exit(EXIT_SUCCEEDED)
         sys.exit(EXIT_FAILED)
