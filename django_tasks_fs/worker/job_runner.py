@@ -4,8 +4,9 @@ Each process is ``python -P -m django execute_task <id> --backend <alias>`` with
 Cloud Run environment (``CLOUD_RUN_EXECUTION``, ``CLOUD_RUN_TASK_ATTEMPT``, ...),
 started through :func:`.startup.launch`. A job of several executions runs as a Cloud
 Run fan-out does: one "job execution" of that many tasks, each process running
-``execute_task --fan-out`` and taking its member by ``CLOUD_RUN_TASK_INDEX``. A process that exits before it started leaves
-its job waiting for the next start, after a backoff; meanwhile no new job is taken.
+``execute_task --fan-out`` and taking its member by ``CLOUD_RUN_TASK_INDEX``. A process
+that exits before it started leaves its execution waiting for the next start (alone),
+after a backoff; meanwhile no new job is taken.
 After too many failed starts in a row the runner gives up on its waiting jobs
 (:meth:`JobRunner.take_unstartable`).
 """
