@@ -55,7 +55,8 @@ def run_fan_out(project: str, tmp_path: Path, members: int) -> None:
     tokens = [f"m{i}" for i in range(members)]
     task = tasks.record_or_fail_once.using(backend="cloudjobs", queue_name=JOB)
     results = enqueue_many(task, [((str(log), t, t == "m3"), {}) for t in tokens])
-    wait_until(lambda: all_finished(results), timeout=30 + members * 2)
+    # Each member is a Django process: generous on a loaded machine (not a timing claim).
+    wait_until(lambda: all_finished(results), timeout=30 + members * 6)
 
     assert sorted(lines(log)) == sorted([*tokens, "failed m3"])  # each body once
     assert {r.status for r in results} == {TaskResultStatus.SUCCESSFUL}
@@ -86,6 +87,7 @@ def test_a_fan_out_of_20_runs_in_one_job_execution(fan_out_project: str, tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_a_fan_out_of_100_runs_in_one_job_execution(fan_out_project: str, tmp_path: Path) -> None:
     run_fan_out(fan_out_project, tmp_path, 100)
 
