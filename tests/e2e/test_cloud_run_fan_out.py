@@ -143,3 +143,36 @@ def test_force_cancelling_a_member_leaves_the_others_running(
     name = job(fan_out_project, backend).latest_created_execution.name
     run = executions_client(backend.emulator).get_execution(name=name)
     assert run.cancelled_count == 0
+
+
+def test_members_whose_containers_died_are_redispatched_alone(
+    fan_out_project: str, tmp_path: Path
+) -> None:
+    """kill -9 of every task's first attempt, each holding a lease an hour long: the
+    tasks' retries meet the live leases and the job execution fails. Once the leases
+    expire, the sweeper re-dispatches each member on its own, once."""
+    log = tmp_path / "ran.txt"
+    backend: Any = task_backends["cloudjobs"]
+    dying = tasks.die_holding_a_long_lease.using(backend="cloudjobs", queue_name=JOB)
+    results = enqueue_many(dying, [((str(log), f"m{i}"), {}) for i in range(3)])
+    name = job(fan_out_project, backend).latest_created_execution.name
+    client = executions_client(backend.emulator)
+    wait_until(lambda: client.get_execution(name=name).failed_count == 3, timeout=90)
+    assert sorted(lines(log)) == ["died m0", "died m1", "died m2"]
+    store = backend.executions
+    for result in results:
+        assert store.get(result.id).status == TaskResultStatus.RUNNING
+        store.documents.update(  # an hour later
+            store.collection_name,
+            result.id,
+            {"lease_expires_at": store.clock.now() - timedelta(seconds=1)},
+        )
+    assert sweep(backend, grace=timedelta(0)).redispatched == 3
+    assert sweep(backend, grace=timedelta(0)).redispatched == 0  # each re-sent once
+    wait_until(lambda: all_finished(results), timeout=90)
+    assert sorted(lines(log)) == ["died m0", "died m1", "died m2", "m0", "m1", "m2"]
+    assert job(fan_out_project, backend).execution_count == 1 + 3  # one job execution each
+    for result in results:
+        stored = store.get(result.id)
+        assert (stored.status, stored.attempts) == (TaskResultStatus.SUCCESSFUL, 2)
+        assert stored.cloud_run_execution != name
