@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
+from .gcp.cloud_run import MAX_TASK_COUNT
 from .option_spec import (
     BOOL,
     COMMAND,
@@ -63,6 +64,11 @@ BASE_URL = url(
 )
 CERTS_URL = url("the URL of the token signing certificates (Google's by default)")
 ABSOLUTE_URL = text("an absolute URL")
+DEFAULT_FAN_OUT_MAX_TASKS = 1_000
+FAN_OUT_TASKS = Check(
+    lambda v: WHOLE.valid(v) and v <= MAX_TASK_COUNT,
+    f"a whole number from 1 to {MAX_TASK_COUNT:,} (Cloud Run's most tasks per job execution)",
+)
 CACHE_TTL = Check(NUMBER.valid, "a number of seconds (<= 0 disables the cache)")
 
 __all__ = ["BackendOptions", "CloudOptions", "Kind", "Problem", "names_for", "parse_options"]
@@ -191,6 +197,12 @@ class BackendOptions:
         COMMAND,
         "Cloud Run Jobs: container args; the execution id is appended",
         convert=list,
+    )
+    fan_out_max_tasks: int = option(
+        DEFAULT_FAN_OUT_MAX_TASKS,
+        ALL,
+        FAN_OUT_TASKS,
+        "Cloud Run Jobs: most calls of one enqueue_many() per job execution (1: one each)",
     )
     cache_alias: str = option(
         "default", CLOUD, text("an alias from CACHES"), "cache of the platform's retry limits"

@@ -249,3 +249,22 @@ def timed_failure(path: str) -> None:
     """Record when each attempt started (time.time()), then fail."""
     _record(path, repr(time.time()))
     raise ValueError("timed")
+
+
+@task
+def record_task_env(path: str, token: str) -> str:
+    """Record ``token`` and the Cloud Run task it ran as: "token index count execution"."""
+    env = os.environ
+    names = ("CLOUD_RUN_TASK_INDEX", "CLOUD_RUN_TASK_COUNT", "CLOUD_RUN_EXECUTION")
+    _record(path, " ".join([token, *(env.get(name, "-") for name in names)]))
+    return token
+
+
+@task(takes_context=True)
+def record_or_fail_once(context: TaskContext, path: str, token: str, fail: bool) -> str:
+    """Record ``token``; with ``fail``, raise on attempt 1 first (recording "failed")."""
+    if fail and context.attempt == 1:
+        _record(path, f"failed {token}")
+        raise ConnectionError(f"{token} fails once")
+    _record(path, token)
+    return token
