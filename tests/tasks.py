@@ -204,3 +204,11 @@ def crash_at(context: TaskContext, path: str, token: str, seconds: float, point:
     if dies:
         os.kill(pid, 9)
     return token
+
+
+@task(unique_key=lambda user_id, path=None: f"sync:{user_id}")
+def sync_user(user_id: int, path: str | None = None) -> int:
+    """A task with a unique key per user (tests of unique enqueue)."""
+    if path is not None:
+        _record(path, f"sync {user_id}")
+    return user_id
