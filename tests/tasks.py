@@ -206,9 +206,13 @@ def crash_at(context: TaskContext, path: str, token: str, seconds: float, point:
     return token
 
 
-@task(unique_key=lambda user_id, path=None: f"sync:{user_id}")
-def sync_user(user_id: int, path: str | None = None) -> int:
-    """A task with a unique key per user (tests of unique enqueue)."""
+@task(unique_key=lambda user_id, path=None, gate=None: f"sync:{user_id}")
+def sync_user(user_id: int, path: str | None = None, gate: str | None = None) -> int:
+    """A task with a unique key per user (tests of unique enqueue); waits up to 30 s for
+    the file ``gate`` to exist, if given, before it records its run in ``path``."""
+    deadline = time.monotonic() + 30
+    while gate is not None and not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.05)
     if path is not None:
         _record(path, f"sync {user_id}")
     return user_id
