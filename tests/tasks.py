@@ -216,3 +216,10 @@ def sync_user(user_id: int, path: str | None = None, gate: str | None = None) ->
     if path is not None:
         _record(path, f"sync {user_id}")
     return user_id
+
+
+@task(takes_context=True, unique_key=lambda path, key, seconds: key)
+def unique_span(context: TaskContext, path: str, key: str, seconds: float) -> str:
+    """``record_span`` with a unique key, its token ``key/execution id`` (the campaign's
+    unique-keys scenario reads back that no two executions of a key ran at once)."""
+    return str(record_span.call(path, f"{key}/{context.task_result.id}", seconds))
