@@ -34,9 +34,24 @@ from .spans import figures, overlapping, read_bodies
 TASK = "tests.tasks.unique_span"
 
 
+def emulator_alive(args: argparse.Namespace) -> None:
+    """Stop waiting for a run that cannot end: the emulator is gone."""
+    process = args.firestore.process
+    if process is not None and process.poll() is not None:
+        raise RuntimeError(f"The Firestore emulator exited ({process.returncode}).")
+
+
 def starts(log: Path) -> int:
     """Bodies started so far."""
     return log.read_text().count("start ") if log.exists() else 0
+
+
+def first_attempt_started(backend: Any, log: Path, seen: int) -> bool:
+    """Has a body started, after the first ``seen``, on its execution's first attempt?"""
+    started = [
+        line.split()[1] for line in log.read_text().splitlines() if line.startswith("start ")
+    ]
+    return any(backend.executions.get(t.split("/")[1]).attempts == 1 for t in started[seen:])
 
 
 def wait_for(predicate: Callable[[], bool], *, timeout: float) -> None:
@@ -109,9 +124,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     killed_at: dict[int, float] = {}
     worker = subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)
     for _ in range(kills):
-        # Mid-body: once this worker started a body (its execution RUNNING, holding the key).
+        # Mid-body: once this worker started a first attempt (its execution RUNNING,
+        # holding the key). Only first attempts: three kills of one execution would
+        # exhaust its 3 attempts (FAILED, WorkerLost), which is not what is tested here.
         seen = starts(log)
-        wait_for(lambda: starts(log) > seen, timeout=60)  # noqa: B023
+        wait_for(lambda: first_attempt_started(backend, log, seen), timeout=60)  # noqa: B023
         time.sleep(random.uniform(0, args.task_seconds))
         os.killpg(worker.pid, signal.SIGKILL)
         killed_at[worker.pid] = time.monotonic()
@@ -119,6 +136,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         worker = subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)
     deadline = time.monotonic() + 600
     while len(set(returned)) < wanted and time.monotonic() < deadline:
+        emulator_alive(args)
         time.sleep(0.1)
     stop.set()
     for thread in pool:
@@ -130,12 +148,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     while time.monotonic() < deadline:
         if all(backend.executions.get(i).is_finished for i in ids):
             break
+        emulator_alive(args)
         time.sleep(0.5)
     worker.send_signal(signal.SIGTERM)
     worker.wait(timeout=120)
     elapsed = time.monotonic() - started
 
     final = final_statuses(backend.executions, ids)
+    unsuccessful = [e for e in map(backend.executions.get, ids) if e.status != "SUCCESSFUL"]
+    why = Counter(
+        f"{e.status}:{e.errors[-1].exception_class_path if e.errors else ''}:{e.attempts}"
+        for e in unsuccessful
+    )
     stored = {e.id for e in backend.executions.page(limit=calls + 100).items}
     bodies = read_bodies(log, killed_at=killed_at)
     # Bodies by key alone: two executions of one key running at once would overlap here.
@@ -167,5 +191,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             k: round(enqueue_ops[k] / max(calls, 1), 3)
             for k in ("writes", "reads", "commits", "conflicts")
         },
+        "unsuccessful": dict(why),  # status:last error:attempts of each lost one
         "seconds": round(elapsed, 1),
     }

@@ -191,6 +191,27 @@ def test_what_a_unique_enqueue_costs(backend: Any) -> None:
     assert takeover == OpCounts(writes=2, reads=2, billed_reads=2, commits=2, rpcs=4).as_dict()
 
 
+def test_running_a_unique_task_costs_what_a_plain_one_costs(backend: Any) -> None:
+    """Release is lazy: claiming and finishing write nothing for the key."""
+    counts = enable_counting()
+    try:
+        backend.__dict__.pop("executions", None)  # a store created now counts
+        backend.__dict__.pop("unique_keys", None)
+        spent = []
+        for task in (tasks.echo, tasks.echo.using(unique_key="k")):
+            task.enqueue(1)
+            counts.reset()
+            assert len(TaskRunner().run_all(backend="default")) == 1
+            spent.append(counts.as_dict())
+    finally:
+        disable_counting()
+        backend.__dict__.pop("executions", None)
+        backend.__dict__.pop("unique_keys", None)
+    plain, unique = spent
+    assert plain["writes"] > 0
+    assert unique == plain
+
+
 @pytest.mark.parametrize(
     "store", ["memory", pytest.param("firestore", marks=pytest.mark.firestore)]
 )
