@@ -48,9 +48,8 @@ def starts(log: Path) -> int:
 
 def first_attempt_started(backend: Any, log: Path, seen: int) -> bool:
     """Has a body started, after the first ``seen``, on its execution's first attempt?"""
-    started = [
-        line.split()[1] for line in log.read_text().splitlines() if line.startswith("start ")
-    ]
+    text = log.read_text() if log.exists() else ""
+    started = [line.split()[1] for line in text.splitlines() if line.startswith("start ")]
     return any(backend.executions.get(t.split("/")[1]).attempts == 1 for t in started[seen:])
 
 
@@ -116,42 +115,45 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             with lock:
                 returned.append(result.id)
 
-    pool = [threading.Thread(target=enqueuer) for _ in range(threads)]
+    pool = [threading.Thread(target=enqueuer, daemon=True) for _ in range(threads)]
     started = time.monotonic()
     counts.reset()
     for thread in pool:
         thread.start()
     killed_at: dict[int, float] = {}
     worker = subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)
-    for _ in range(kills):
-        # Mid-body: once this worker started a first attempt (its execution RUNNING,
-        # holding the key). Only first attempts: three kills of one execution would
-        # exhaust its 3 attempts (FAILED, WorkerLost), which is not what is tested here.
-        seen = starts(log)
-        wait_for(lambda: first_attempt_started(backend, log, seen), timeout=60)  # noqa: B023
-        time.sleep(random.uniform(0, args.task_seconds))
-        os.killpg(worker.pid, signal.SIGKILL)
-        killed_at[worker.pid] = time.monotonic()
-        worker.wait()
-        worker = subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)
-    deadline = time.monotonic() + 600
-    while len(set(returned)) < wanted and time.monotonic() < deadline:
-        emulator_alive(args)
-        time.sleep(0.1)
-    stop.set()
-    for thread in pool:
-        thread.join()
-    calls = len(returned) + sum(errors.values())
-    enqueue_ops = counts.as_dict()
-    ids = sorted(set(returned))
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if all(backend.executions.get(i).is_finished for i in ids):
-            break
-        emulator_alive(args)
-        time.sleep(0.5)
-    worker.send_signal(signal.SIGTERM)
-    worker.wait(timeout=120)
+    try:
+        for _ in range(kills):
+            # Mid-body: once this worker started a first attempt (its execution RUNNING,
+            # holding the key). Only first attempts: three kills of one execution would
+            # exhaust its 3 attempts (FAILED, WorkerLost), which is not tested here.
+            seen = starts(log)
+            wait_for(lambda: first_attempt_started(backend, log, seen), timeout=60)  # noqa: B023
+            time.sleep(random.uniform(0, args.task_seconds))
+            os.killpg(worker.pid, signal.SIGKILL)
+            killed_at[worker.pid] = time.monotonic()
+            worker.wait()
+            worker = subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)
+        deadline = time.monotonic() + 600
+        while len(set(returned)) < wanted and time.monotonic() < deadline:
+            emulator_alive(args)
+            time.sleep(0.1)
+        stop.set()
+        for thread in pool:
+            thread.join()
+        calls = len(returned) + sum(errors.values())
+        enqueue_ops = counts.as_dict()
+        ids = sorted(set(returned))
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if all(backend.executions.get(i).is_finished for i in ids):
+                break
+            emulator_alive(args)
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=120)
     elapsed = time.monotonic() - started
 
     final = final_statuses(backend.executions, ids)
