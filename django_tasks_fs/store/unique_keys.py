@@ -18,12 +18,20 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..exceptions import ContentionError, ExecutionNotFound
+from ..exceptions import ContentionError, ExecutionNotFound, StoreUnavailable
 from .cas import MAX_CAS_ATTEMPTS, backoff
 from .codec import ensure_fits
 from .documents import FINISHED_STATUSES, TaskExecution
 from .executions import ExecutionStore
-from .ops import Create, DocumentExists, PreconditionFailed, Snapshot, Update
+from .ops import Create, DocumentExists, PreconditionFailed, Snapshot, Update, Write
+
+
+class _CommitUnanswered(Exception):
+    """A commit got no answer (StoreUnavailable): it may still be applied."""
+
+    def __init__(self, cause: StoreUnavailable) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def unique_key_id(backend: str, task_path: str, key: str) -> str:
@@ -71,8 +79,26 @@ class UniqueKeys:
         (or one did within ``hold_for`` of its enqueue): then return that one.
 
         Raises PayloadTooLarge before writing, StoreUnavailable when Firestore does not
-        answer, ContentionError after MAX_CAS_ATTEMPTS lost races for the key.
+        answer (``maybe_written``: whether the commit may have been applied), and
+        ContentionError after MAX_CAS_ATTEMPTS lost races for the key.
         """
+        try:
+            return self._create(execution, key=key, hold_for=hold_for)
+        except StoreUnavailable as exc:  # a read: every commit sent was refused or applied
+            raise StoreUnavailable(str(exc), execution_id=execution.id) from exc
+        except _CommitUnanswered as unanswered:
+            cause = unanswered.cause
+            raise StoreUnavailable(
+                f"{cause} The task was probably not enqueued, but its commit may still be "
+                f"applied: enqueue again once Firestore is back (a held key returns its "
+                f"execution), or look up id {execution.id!r}.",
+                execution_id=execution.id,
+                maybe_written=True,
+            ) from cause
+
+    def _create(
+        self, execution: TaskExecution, *, key: str, hold_for: timedelta | None
+    ) -> UniqueOutcome:
         executions = self.executions
         data = execution.to_document()
         ensure_fits(
@@ -83,9 +109,7 @@ class UniqueKeys:
         new = Create(executions.collection_name, execution.id, data)
         for conflicts in range(MAX_CAS_ATTEMPTS):
             try:
-                commit_time = executions.documents.commit(
-                    [Create(self.collection_name, key_id, holder), new]
-                )
+                commit_time = self._commit([Create(self.collection_name, key_id, holder), new])
                 return self._created(execution, commit_time)
             except DocumentExists:
                 pass
@@ -100,7 +124,7 @@ class UniqueKeys:
                 return UniqueOutcome(current, False)
             take_over = Update(self.collection_name, key_id, holder, snapshot.update_time)
             try:
-                return self._created(execution, executions.documents.commit([take_over, new]))
+                return self._created(execution, self._commit([take_over, new]))
             except (PreconditionFailed, DocumentExists):
                 time.sleep(backoff(conflicts))  # another enqueue took it first: look again
         raise ContentionError(
@@ -146,6 +170,13 @@ class UniqueKeys:
         if held_until is not None and snapshot.read_time < held_until:
             return current
         return None
+
+    def _commit(self, writes: list[Write]) -> datetime:
+        """Commit ``writes``; an outage during it becomes _CommitUnanswered (it may land)."""
+        try:
+            return self.executions.documents.commit(writes)
+        except StoreUnavailable as exc:
+            raise _CommitUnanswered(exc) from exc
 
     def _created(self, execution: TaskExecution, commit_time: datetime) -> UniqueOutcome:
         self.executions.clock.observe(commit_time)

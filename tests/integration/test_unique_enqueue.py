@@ -14,7 +14,7 @@ from django.tasks import TaskResultStatus
 from django.tasks.exceptions import InvalidTask
 from django.tasks.signals import task_enqueued
 
-from django_tasks_fs import cancel_task, enqueue_many
+from django_tasks_fs import StoreUnavailable, cancel_task, enqueue_many
 from django_tasks_fs.store import TaskExecution
 from django_tasks_fs.store.ops import OpCounts, memory_database
 from django_tasks_fs.store.ops.counting import disable_counting, enable_counting
@@ -110,6 +110,31 @@ def test_a_commit_applied_before_its_answer_was_lost_is_its_own(backend: Any) ->
     assert again.created
     assert again.execution.id == execution.id
     assert again.execution.update_time is not None
+
+
+def test_an_outage_says_whether_the_commit_may_land(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    documents = backend.executions.documents
+
+    def unanswered(writes: Any) -> Any:
+        raise StoreUnavailable("Firestore did not answer.")
+
+    monkeypatch.setattr(documents, "commit", unanswered)
+    with pytest.raises(StoreUnavailable, match="may still be applied") as caught:
+        tasks.sync_user.enqueue(7)
+    assert caught.value.maybe_written
+    assert caught.value.execution_id
+    monkeypatch.undo()
+
+    held = tasks.sync_user.enqueue(7)
+    monkeypatch.setattr(documents, "get", lambda *a, **k: unanswered([]))
+    with pytest.raises(StoreUnavailable) as caught:  # the key's read, after a refused commit
+        tasks.sync_user.enqueue(7)
+    assert not caught.value.maybe_written
+    assert caught.value.execution_id not in ("", held.id)
+    monkeypatch.undo()
+    assert [e.id for e in stored(backend)] == [held.id]
 
 
 def test_the_throttle_window_holds_the_key_after_the_finish(backend: Any) -> None:
