@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.tasks import TaskResultStatus
 
+from django_tasks_fs import enqueue_many
 from tests import tasks
 from tests.conftest import wait_until
 
@@ -39,7 +40,14 @@ def test_one_delivery_per_key_until_it_finished(
     assert first.status == TaskResultStatus.SUCCESSFUL
     assert lines(log) == ["sync 5"]
 
-    later = task.enqueue(5, path=str(log))  # the key was released by the finish
+    gate = tmp_path / "gate-2"
+    later = task.enqueue(5, path=str(log), gate=str(gate))  # released by the finish
     assert later.id != first.id
-    wait_until(lambda: finished(later), timeout=60)
-    assert lines(log) == ["sync 5", "sync 5"]
+    # enqueue_many: a key per call; a call finds its key held by `later` or an earlier call.
+    calls = [((5,), {"path": str(log)}), ((6,), {"path": str(log), "gate": str(gate)})]
+    bulk = enqueue_many(task, calls * 2)
+    assert (bulk[0].id, bulk[2].id) == (later.id, later.id)
+    assert bulk[1].id == bulk[3].id != later.id
+    gate.touch()
+    wait_until(lambda: finished(later) and finished(bulk[1]), timeout=60)
+    assert sorted(lines(log)) == ["sync 5", "sync 5", "sync 6"]
