@@ -5,6 +5,7 @@
     uv run python benchmarks/chaos.py --scenario worker-crash --executions 500 --kills 10
     uv run python benchmarks/chaos.py --scenario firestore-outage --executions 300
     uv run python benchmarks/chaos.py --scenario clock-skew --executions 300
+    uv run python benchmarks/chaos.py --scenario unique-keys --executions 2000 --kills 5
 
 The scenarios live in ``benchmarks/campaign/`` (one module each, described there); all
 run against the official Firestore emulator started here. Prints one JSON line with the
@@ -28,6 +29,7 @@ from campaign import (
     load,
     outage,
     run_jobs_crash,
+    unique_keys,
     worker_crash,
 )
 
@@ -39,6 +41,7 @@ SCENARIOS: dict[str, ModuleType] = {
     "load": load,
     "firestore-outage": outage,
     "clock-skew": clock_skew,
+    "unique-keys": unique_keys,
 }
 
 
@@ -72,6 +75,7 @@ def main() -> int:
         or result.get("job_runs_started_twice")
         or result.get("half_done_enqueues")  # "not enqueued", yet written or run
         or result.get("unclear_enqueue_errors")  # not StoreUnavailable
+        or result.get("orphans")  # written, yet no enqueue returned it
     )
     return 1 if bad else 0
 

@@ -1,9 +1,10 @@
-"""Our Task (adds a per-task retry and timeout policy) and TaskContext (adds cancellation
-awareness)."""
+"""Our Task (adds a per-task retry and timeout policy, and unique enqueue) and TaskContext
+(adds cancellation awareness)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,11 +21,15 @@ else:
     _TaskBase = DjangoTask
     _ContextBase = DjangoTaskContext
 
+#: The unique-enqueue fields (docs/howto/unique-enqueue.md).
+UNIQUE_FIELDS = ("unique_key", "unique_for")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Task(_TaskBase):
     """A Django Task with its own retry and timeout policy (see policy.py):
-    ``@task(max_attempts=5, backoff=timedelta(seconds=30), timeout=timedelta(minutes=2))``.
+    ``@task(max_attempts=5, backoff=timedelta(seconds=30), timeout=timedelta(minutes=2))``,
+    and unique enqueue: ``@task(unique_key=lambda user_id: f"sync:{user_id}")``.
 
     None inherits the backend's OPTIONS, then the platform's limit. Invalid values are
     refused with InvalidTask when the task is declared or ``using()`` is called.
@@ -41,6 +46,13 @@ class Task(_TaskBase):
     dont_retry_on: tuple[type[BaseException], ...] = ()  #: never retry after these
     run_once: bool | None = None  #: never start a second attempt, even after a lost worker
 
+    # -- unique enqueue (docs/howto/unique-enqueue.md) ------------------------------------
+    #: While an execution with this key is READY or RUNNING, enqueue() returns it instead
+    #: of creating another: a string, or a function of the call's arguments returning one.
+    unique_key: str | Callable[..., str] | None = None
+    #: Also return it for this long after its enqueue, even once finished (a throttle).
+    unique_for: timedelta | None = None
+
     def using(
         self,
         *,
@@ -48,19 +60,20 @@ class Task(_TaskBase):
         queue_name: str | None = None,
         run_after: datetime | None = None,
         backend: str | None = None,
-        **policy: Any,
+        **changes: Any,
     ) -> Task:
-        """A copy with other defaults; also takes the policy fields (``max_attempts=...``)."""
-        unknown = sorted(set(policy) - set(POLICY_FIELDS))
+        """Django's ``using()``, plus the policy fields (``max_attempts=...``) and
+        ``unique_key`` / ``unique_for``; None sets one back to inherit (or no key)."""
+        unknown = sorted(set(changes) - {*POLICY_FIELDS, *UNIQUE_FIELDS})
         if unknown:
             raise TypeError(
-                f"using() got unexpected keyword arguments {unknown}; the policy fields "
-                f"are {', '.join(POLICY_FIELDS)}."
+                f"using() got unexpected keyword arguments {unknown}; besides Django's it "
+                f"takes {', '.join((*POLICY_FIELDS, *UNIQUE_FIELDS))}."
             )
         task: Task = DjangoTask.using(  # type: ignore[assignment]
             self, priority=priority, queue_name=queue_name, run_after=run_after, backend=backend
         )
-        return replace(task, **policy) if policy else task
+        return replace(task, **changes) if changes else task
 
 
 # django-stubs declares TaskContext unfrozen; at runtime it is frozen, so ours must be too.

@@ -268,3 +268,22 @@ def record_or_fail_once(context: TaskContext, path: str, token: str, fail: bool)
         raise ConnectionError(f"{token} fails once")
     _record(path, token)
     return token
+
+
+@task(unique_key=lambda user_id, path=None, gate=None: f"sync:{user_id}")
+def sync_user(user_id: int, path: str | None = None, gate: str | None = None) -> int:
+    """A task with a unique key per user (tests of unique enqueue); waits up to 30 s for
+    the file ``gate`` to exist, if given, before it records its run in ``path``."""
+    deadline = time.monotonic() + 30
+    while gate is not None and not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if path is not None:
+        _record(path, f"sync {user_id}")
+    return user_id
+
+
+@task(takes_context=True, unique_key=lambda path, key, seconds: key)
+def unique_span(context: TaskContext, path: str, key: str, seconds: float) -> str:
+    """``record_span`` with a unique key, its token ``key/execution id`` (the campaign's
+    unique-keys scenario reads back that no two executions of a key ran at once)."""
+    return str(record_span.call(path, f"{key}/{context.task_result.id}", seconds))

@@ -29,8 +29,10 @@ from ..store import (
     new_execution_id,
 )
 from ..store.codec import encode_json
+from ..store.unique_keys import UniqueKeys
 from ..tasks import Task
 from ..tracing import producer_batch_span, producer_span
+from .unique import check_unique, create_unique, enqueue_unique_many, is_unique
 
 #: Firestore's limit on values in one ``in`` filter: the worker polls all queues at once.
 MAX_QUEUES = 30
@@ -127,6 +129,10 @@ class FirestoreBackend(BaseTaskBackend):
         return ExecutionStore(self.config.store_settings())
 
     @cached_property
+    def unique_keys(self) -> UniqueKeys:
+        return UniqueKeys(self.executions)
+
+    @cached_property
     def schedules(self) -> ScheduleStore:
         self.ensure_configured()
         return ScheduleStore(self.config.store_settings())
@@ -147,6 +153,7 @@ class FirestoreBackend(BaseTaskBackend):
         of the platform."""
         super().validate_task(task)
         validate_policy(task)
+        check_unique(task, self.alias)
         timeout = getattr(task, "timeout", None)
         if timeout is not None:
             shortest, longest = self.timeout_range
@@ -261,6 +268,8 @@ class FirestoreBackend(BaseTaskBackend):
         ``enqueue_timeout`` seconds (unreachable, frozen, too slow); its message says
         whether the write may still be applied late. Google Cloud backends raise
         MissingCloudResource when the queue or job does not exist (see dispatch()).
+        For a task with a ``unique_key`` whose key an unfinished execution holds, returns
+        that execution's result and writes nothing (see store.unique_keys).
         """
         result = self.submit(task, args, kwargs)
         assert result is not None  # only a reservation can decline the write
@@ -287,7 +296,12 @@ class FirestoreBackend(BaseTaskBackend):
         execution = self.build_execution(task, args, kwargs, **fields)
         with producer_span(self, execution) as carrier:
             execution = execution.evolve(trace_context=carrier)
-            if reserve is None:
+            if reserve is None and is_unique(task):
+                outcome = create_unique(self, task, execution)
+                if not outcome.created:  # its key is held: that execution is the result
+                    return to_task_result(outcome.execution, task)
+                execution = outcome.execution
+            elif reserve is None:
                 execution = self.executions.create(execution, timeout=self.enqueue_timeout)
             elif not reserve(execution):
                 return None
@@ -315,6 +329,8 @@ class FirestoreBackend(BaseTaskBackend):
         template = self.new_execution(task)
         with producer_batch_span(self, template, len(arguments)) as carrier:
             executions = [with_arguments(template, a, trace_context=carrier) for a in arguments]
+            if is_unique(task):
+                return enqueue_unique_many(self, task, executions)
             batches = self.executions.plan_creates(executions)
             written: list[TaskExecution] = []
             try:

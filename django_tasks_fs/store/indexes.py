@@ -69,7 +69,7 @@ QUERY_SHAPES: tuple[QueryShape, ...] = tuple(
     s for s in ALL_QUERY_SHAPES if s.needs_composite_index()
 )
 #: The library's collections, without the prefix.
-COLLECTIONS = ("executions", "schedules", "schedule_slots")
+COLLECTIONS = ("executions", "schedules", "schedule_slots", "unique_keys")
 
 
 def queried_fields(collection: str) -> frozenset[str]:
@@ -116,9 +116,16 @@ UNINDEXED_FIELDS: Mapping[str, frozenset[str]] = {
     "schedule_slots": frozenset(
         {"schedule", "slot", "execution_id", "created_at", "expires_at"}
     ),
+    "unique_keys": frozenset(  # read by id only (see store.unique_keys)
+        {"key", "backend", "task_path", "execution_id", "enqueued_at", "held_until", "expires_at"}
+    ),
 }  # fmt: skip
 #: The timestamp a Firestore TTL policy deletes documents by, per collection.
-TTL_FIELDS: Mapping[str, str] = {"executions": "expires_at", "schedule_slots": "expires_at"}
+TTL_FIELDS: Mapping[str, str] = {
+    "executions": "expires_at",
+    "schedule_slots": "expires_at",
+    "unique_keys": "expires_at",
+}
 
 
 def covers(index: QueryShape, query: QueryShape) -> bool:

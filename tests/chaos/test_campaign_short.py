@@ -75,6 +75,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.firestore]
             id="firestore-outage",
         ),
         pytest.param(
+            [
+                "--scenario",
+                "unique-keys",
+                "--executions",
+                "12",
+                "--kills",
+                "1",
+                "--concurrency",
+                "5",
+            ],
+            id="unique-keys",
+        ),
+        pytest.param(
             ["--scenario", "clock-skew", "--executions", "30", "--skew-kills", "2"],
             id="clock-skew",
             marks=pytest.mark.faketime,
@@ -98,6 +111,8 @@ def test_nothing_lost_or_duplicated(arguments: list[str]) -> None:
     assert result.get("taken_over", 0) == 0  # heartbeats kept every lease of a live body
     assert result.get("half_done_enqueues", 0) == 0  # "not enqueued" yet written, or not run once
     assert result.get("unclear_enqueue_errors", 0) == 0  # enqueue failed with StoreUnavailable
+    assert result.get("orphans", 0) == 0  # an execution written that no enqueue returned
+    assert result.get("concurrent_holders", 0) == 0  # two executions of one unique key at once
     if "bodies_run" in result:  # exactly one body each, plus one per body cut short
         # (killed, or stopped on a lost lease) or whose result was lost with its process
         extra = sum(

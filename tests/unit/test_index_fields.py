@@ -20,6 +20,7 @@ from django_tasks_fs.store.indexes import (
     index_document,
     queried_fields,
 )
+from django_tasks_fs.store.unique_keys import UniqueKeyHolder
 from tests import index_recorder
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -39,7 +40,11 @@ STORED: dict[str, dict[str, Any]] = {
     "schedule_slots": SlotReservation(
         schedule="nightly", slot=NOW, execution_id="e1", created_at=NOW
     ).to_document(),
-}
+    "unique_keys": UniqueKeyHolder(
+        key="k", backend="default", task_path="tests.tasks.noop", execution_id="e1",
+        enqueued_at=NOW,
+    ).to_document(),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("collection", COLLECTIONS)
@@ -68,6 +73,7 @@ def test_the_declared_queries_use_no_exempted_field() -> None:
         "task_path",
     ]
     assert queried_fields("schedules") == queried_fields("schedule_slots") == frozenset()
+    assert queried_fields("unique_keys") == frozenset()
 
 
 def test_a_query_on_an_exempted_field_is_caught() -> None:
@@ -80,7 +86,7 @@ def test_a_query_on_an_exempted_field_is_caught() -> None:
 
 def test_the_index_file_exempts_each_unindexed_field_once() -> None:
     overrides = index_document(StoreSettings(project="p", collection_prefix="t_"))["fieldOverrides"]
-    assert len(overrides) == sum(len(f) for f in UNINDEXED_FIELDS.values()) == 26 + 18 + 5
+    assert len(overrides) == sum(len(f) for f in UNINDEXED_FIELDS.values()) == 26 + 18 + 5 + 7
     keys = [(o["collectionGroup"], o["fieldPath"]) for o in overrides]
     assert len(set(keys)) == len(keys)  # one entry per field: TTL and exemption merged
     assert all(o["indexes"] == [] for o in overrides)
@@ -92,8 +98,9 @@ def test_the_index_file_exempts_each_unindexed_field_once() -> None:
             "ttl": True,
             "indexes": [],
         },
+        {"collectionGroup": "t_unique_keys", "fieldPath": "expires_at", "ttl": True, "indexes": []},
     ]
-    assert set(TTL_FIELDS) == {"executions", "schedule_slots"}
+    assert set(TTL_FIELDS) == {"executions", "schedule_slots", "unique_keys"}
     assert {
         "collectionGroup": "t_executions",
         "fieldPath": "args",
