@@ -61,6 +61,13 @@ class Command(BaseCommand):
             default=None,
             help="Seconds running tasks get to finish after the first SIGINT/SIGTERM.",
         )
+        parser.add_argument(
+            "--health-port",
+            type=int,
+            default=None,
+            metavar="PORT",
+            help="Serve /healthz (liveness) and /metrics (Prometheus) on this port.",
+        )
 
     @firestore_errors()
     def handle(self, *args: Any, **options: Any) -> None:
@@ -90,11 +97,14 @@ class Command(BaseCommand):
                 else max(c.shutdown_grace_seconds for c in configs)
             ),
             log_level=level,
+            health_port=options["health_port"],
         )
         try:
             worker = Worker(settings)
         except (ValueError, ImproperlyConfigured) as exc:
             raise CommandError(str(exc)) from exc
+        if settings.health_port is not None and not 0 <= settings.health_port <= 65535:
+            raise CommandError(f"--health-port must be a port number, not {settings.health_port}.")
         worker.install_signal_handlers()
         if options["verbosity"] >= 1:
             self.stdout.write(
