@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -147,6 +148,6 @@ def test_metrics_scraped_during_a_drain_equal_the_real_outcomes(
         ("tests.tasks.failing", "retry"): sum(e.attempts - 1 for e in failed),
     }
     # Scraped during the drain: every counter only ever grows.
-    for before, after in zip(scrapes, scrapes[1:], strict=False):
+    for before, after in itertools.pairwise(scrapes):
         assert all(after.get(key, 0) >= n for key, n in before.items())
     assert len({sum(s.values()) for s in scrapes}) > 1  # some scrapes saw it under way

@@ -23,7 +23,8 @@ def check(*args: str) -> tuple[int, str]:
 
 def backdate(backend: Any, execution_id: str, seconds: float) -> None:
     backend.executions._compare_and_set(
-        execution_id, lambda current, now: current.evolve(run_after=now - timedelta(seconds=seconds))
+        execution_id,
+        lambda current, now: current.evolve(run_after=now - timedelta(seconds=seconds)),
     )
 
 

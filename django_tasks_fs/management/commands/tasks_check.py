@@ -38,9 +38,7 @@ class Backlog:
     waiting: float | None  #: seconds the next execution in line has been due (None: none)
 
 
-def measure(
-    backend: FirestoreBackend, queue: str | None, *, count_limit: int | None
-) -> Backlog:
+def measure(backend: FirestoreBackend, queue: str | None, *, count_limit: int | None) -> Backlog:
     """Count READY executions (up to ``count_limit``) and age the one due first."""
     store = backend.executions
     ready = capped = None
@@ -112,9 +110,7 @@ class Command(BaseCommand):
         if exceeded:
             sys.exit(EXIT_EXCEEDED)
 
-    def _line(
-        self, alias: str, queue: str | None, found: Backlog, problems: list[str]
-    ) -> str:
+    def _line(self, alias: str, queue: str | None, found: Backlog, problems: list[str]) -> str:
         where = f"backend={alias} queue={queue or '*'}"
         ready = "" if found.ready is None else f" ready={found.ready}{'+' if found.capped else ''}"
         waiting = "none due" if found.waiting is None else f"{found.waiting:.1f}s"
