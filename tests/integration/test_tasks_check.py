@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.tasks import TaskResultStatus
 
+from django_tasks_fs.store import TaskExecution, new_execution_id
+from django_tasks_fs.store.ops import Create, OpCounts
+from django_tasks_fs.store.ops.counting import disable_counting, enable_counting
 from tests import tasks
 
 
@@ -76,3 +82,53 @@ def test_negative_thresholds_are_refused(backend: Any) -> None:
 
     with pytest.raises(CommandError, match="--max-backlog must be >= 0"):
         call_command("tasks_check", "--max-backlog", "-1")
+
+
+@pytest.fixture
+def counts() -> Iterator[OpCounts]:
+    counted = enable_counting()
+    counted.reset()
+    try:
+        yield counted
+    finally:
+        disable_counting()
+        counted.reset()
+
+
+def load_ready(backend: Any, size: int) -> None:
+    store = backend.executions
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    writes = [
+        Create(store.collection_name, e.id, e.to_document())
+        for e in (
+            TaskExecution(
+                id=new_execution_id(), task_path="tests.tasks.noop", backend="default",
+                queue_name="default", status=TaskResultStatus.READY, enqueued_at=at, run_after=at,
+            )
+            for _ in range(size)
+        )
+    ]  # fmt: skip
+    for first in range(0, size, 500):
+        store.documents.commit(writes[first : first + 500])
+
+
+@pytest.mark.parametrize("size", [0, 3000])
+def test_the_cost_is_bounded_by_the_threshold_not_the_collection(
+    settings: Any, size: int, counts: OpCounts
+) -> None:
+    from django.tasks import task_backends
+
+    from tests.settings import tasks_setting
+
+    settings.TASKS = tasks_setting(f"mem-check-{uuid.uuid4().hex[:8]}", store="memory")
+    store = task_backends["default"].executions  # type: ignore[attr-defined]
+    load_ready(task_backends["default"], size)
+    store.clock._learned_at = None  # as in a new process (a cron run): not synced yet
+    counts.reset()
+    code, _ = check("--max-backlog", "1000", "--max-age", "60")
+    assert code == (1 if size else 0)
+    # Firestore's time (1 get, 1 read), one capped count (1,001 entries at most: 2 reads;
+    # none: billed 1) and one head query (1 read; none: billed 1).
+    assert (counts.queries, counts.reads) == (2, 4 if size else 2)
+    assert counts.billed_reads == (4 if size else 3)
+    assert counts.writes == 0
