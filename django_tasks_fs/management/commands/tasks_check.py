@@ -7,7 +7,8 @@ holds, 1 when one is exceeded, 3 when Firestore cannot be reached.
 Bounded cost, whatever the size of the collection: per backend and queue, one count
 aggregation capped at ``--max-backlog`` + 1 (Firestore bills 1 read per 1,000 index
 entries counted, so at most ``max_backlog / 1000 + 1`` reads) and one ready query of
-limit 1 (1 read): the execution the workers take next, by the worker's own index.
+limit 1 (1 read): the execution the workers take next, by the worker's own index;
+plus, in a new process, 1 read of Firestore's time (the age is in server time).
 """
 
 from __future__ import annotations
