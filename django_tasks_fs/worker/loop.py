@@ -117,7 +117,7 @@ class Worker:
         self._signals = 0
         self.outage = OutageReport()
         self.health = Health(self.outage)
-        self.health_port: int | None = None  #: the port serving /healthz, once started
+        self._server: HealthServer | None = None
         started = settings.backends[0].executions.clock.now() if settings.backends else None
         self.cron = (
             LocalCron(settings.backends, started=started, catch_up=settings.catch_up)
@@ -193,7 +193,8 @@ class Worker:
 
     def run(self) -> Stats:
         """Serve until stopped (or, with once/burst, until the work is done)."""
-        server = self._serve_health()
+        if self.settings.health_port is not None and self._server is None:
+            self.serve_health()
         self.handout.start()
         try:
             with log_context(worker_id=worker_name()):
@@ -205,20 +206,20 @@ class Worker:
             self.feeds.close()
             self.handout.stop()
             self.wakeup.close()
-            if server is not None:
-                server.stop()
+            if self._server is not None:
+                self._server.stop()
+                self._server = None
         return self.handout.stats
 
-    def _serve_health(self) -> HealthServer | None:
-        if self.settings.health_port is None:
-            return None
+    def serve_health(self) -> int:
+        """Start serving /healthz and /metrics on ``settings.health_port`` (``run()`` does
+        it when not done yet); return the port. Raises OSError if it cannot listen."""
         from .health_server import HealthServer  # only with --health-port (start-up time)
 
-        server = HealthServer(
-            self.settings.health_port, verdict=self.health.verdict, metrics=self.metrics_text
-        )
-        self.health_port = server.port
-        return server.start()
+        port = self.settings.health_port or 0
+        server = HealthServer(port, verdict=self.health.verdict, metrics=self.metrics_text)
+        self._server = server.start()
+        return server.port
 
     def metrics_text(self) -> str:
         """``/metrics``: the children's attempts counted here, and the worker's state."""
