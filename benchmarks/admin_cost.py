@@ -1,6 +1,7 @@
 """Admin cost benchmark: Firestore operations per admin page, empty store vs 50,000 executions.
 
     uv run python benchmarks/admin_cost.py --sizes 0,250,50000 --markdown
+    uv run python benchmarks/admin_cost.py --sizes 0,50000 --pages dashboard --markdown
 
 One official Firestore emulator (``--store memory``: this process's memory instead),
 one project per size, each loaded with that many executions (batched commits of 500
@@ -10,6 +11,11 @@ accounting on (``enable_counting()``): the first page, the next page (the first
 page's cursor), a filtered page (``?status=FAILED&queue=emails``), a search by task
 path, a search by execution id, the detail page, and for comparison the first page
 with exact counts (``count_limit = None``, the admin before counts were capped).
+``--pages dashboard`` (or ``list,dashboard``): the task dashboard of backend
+``default`` (2 queues), of every backend, and of ``default`` with exact counts.
+The executions are recent (the newest enqueued 10 s before the run, one a second
+before that): finished ones within the last hours, half of the RUNNING ones with an
+expired lease, half of the READY ones PENDING dispatch.
 
 Reported per page and size: queries (count aggregations included), documents read
 (count aggregations at 1 read per 1,000 index entries), billed reads (plus 1 per
@@ -40,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 BATCH = 500
 LIST = "/admin/django_tasks_fs/taskexecution/"
+DASHBOARD = LIST + "dashboard/"
 STATUSES = ["SUCCESSFUL", "SUCCESSFUL", "SUCCESSFUL", "FAILED", "READY", "RUNNING"]
 QUEUES = ["default", "default", "default", "emails", "reports"]  # 5: coprime with 6
 TASKS = ["tests.tasks.noop", "tests.tasks.echo", "tests.tasks.failing", "tests.tasks.permanent"]
@@ -48,25 +55,37 @@ COLUMNS = ("queries", "reads", "billed_reads", "rows")
 
 def load(store: Any, count: int) -> tuple[float, str | None]:
     """Write ``count`` executions in commits of 500; (seconds taken, newest id)."""
-    from django_tasks_fs.store import TaskExecution, new_execution_id
+    from django_tasks_fs.store import DispatchState, TaskExecution, new_execution_id
     from django_tasks_fs.store.ops import Create
 
     start = time.perf_counter()
-    base = datetime(2026, 1, 1, tzinfo=UTC)
+    now = store.clock.now()
+    base = now - timedelta(seconds=count + 10)
     newest = None
     for first in range(0, count, BATCH):
         writes = []
         for i in range(first, min(first + BATCH, count)):
             at = base + timedelta(seconds=i)
+            status = STATUSES[i % len(STATUSES)]
+            fields: dict[str, Any] = {}  # what the dashboard reads
+            if status in ("SUCCESSFUL", "FAILED"):
+                end = at + timedelta(seconds=0.5 + i % 7)
+                fields = {"started_at": at, "last_attempted_at": at, "finished_at": end}
+            elif status == "RUNNING":
+                lease = timedelta(minutes=-1 if i // 6 % 2 else 5)
+                fields = {"started_at": at, "lease_owner": "w:1", "lease_expires_at": now + lease}
+            elif i // 6 % 2:
+                fields = {"dispatch_state": DispatchState.PENDING}
             execution = TaskExecution(
                 id=new_execution_id(),
                 task_path=TASKS[i % len(TASKS)],
                 backend="default",
                 queue_name=QUEUES[i % len(QUEUES)],
-                status=STATUSES[i % len(STATUSES)],  # type: ignore[arg-type]
+                status=status,  # type: ignore[arg-type]
                 enqueued_at=at,
                 run_after=at,
                 args=[i],
+                **fields,
             )
             writes.append(Create(store.collection_name, execution.id, execution.to_document()))
             newest = execution.id
@@ -99,12 +118,36 @@ def measure(client: Any, counts: Any, url: str, repeat: int) -> dict[str, Any]:
     assert all(s == seen[0] for s in seen), (url, seen)
     assert response is not None
     rows = len(response.context["rows"]) if "rows" in response.context else 1
+    if "backends" in response.context:  # the dashboard: the documents it shows
+        rows = 0
+        for backend in response.context["backends"]:
+            figures = backend["figures"]
+            rows += len(figures.stuck_items) + len(figures.pending_items)
+            rows += sum(q.sampled + (q.oldest is not None) for q in figures.queues)
     return {
         **{k: seen[0][k] for k in ("queries", "reads", "billed_reads", "writes")},
         "rows": rows,
         "ms": statistics.median(times) * 1000,
         "next_url": response.context.get("next_url"),
     }
+
+
+def dashboard_pages(client: Any, counts: Any, repeat: int) -> dict[str, dict[str, Any]]:
+    """The task dashboard over the current project."""
+
+    from django_tasks_fs.registry import firestore_backends
+
+    for backend in firestore_backends().values():
+        backend.executions.clock.now()  # each store reads the server's clock once, first
+
+    def get(url: str) -> dict[str, Any]:
+        return measure(client, counts, url, repeat)
+
+    found = {"dashboard, backend default (2 queues)": get(DASHBOARD + "?backend=default")}
+    found["dashboard, all 5 backends"] = get(DASHBOARD)
+    with exact_counts():
+        found["dashboard, backend default, exact counts"] = get(DASHBOARD + "?backend=default")
+    return found
 
 
 def pages(client: Any, counts: Any, newest: str | None, repeat: int) -> dict[str, dict[str, Any]]:
@@ -154,8 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=("firestore", "memory"), default="firestore")
     parser.add_argument("--timeout", type=float, default=300.0, help="Firestore timeout (s)")
     parser.add_argument("--markdown", action="store_true", help="print the Markdown table")
+    parser.add_argument("--pages", default="list", help="list, dashboard or list,dashboard")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
+    chosen = set(args.pages.split(","))
 
     with ExitStack() as stack:
         if args.store == "firestore":
@@ -196,7 +241,11 @@ def main(argv: list[str] | None = None) -> int:
                 store = task_backends["default"].executions  # type: ignore[attr-defined]
                 loads[size], newest = load(store, size)
                 print(f"{size:,} executions loaded in {loads[size]:.1f} s", flush=True)
-                results[size] = pages(client, counts, newest, args.repeat)
+                results[size] = {}
+                if "list" in chosen:
+                    results[size].update(pages(client, counts, newest, args.repeat))
+                if "dashboard" in chosen:
+                    results[size].update(dashboard_pages(client, counts, args.repeat))
             for page, row in results[size].items():
                 print(f"  {page}: " + ", ".join(f"{k} {row[k]}" for k in COLUMNS), flush=True)
 
@@ -211,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         "store": args.store,
         "per_page": TaskExecutionAdmin.list_per_page,
         "count_limit": TaskExecutionAdmin.count_limit,
+        "dashboard_sample": TaskExecutionAdmin.dashboard_sample,
+        "dashboard_listed": TaskExecutionAdmin.dashboard_listed,
         "repeat": args.repeat,
         "load_seconds": loads,
         "results": {

@@ -106,7 +106,17 @@ class FirestoreAdminSite(AdminSite):
     def index(self, request: HttpRequest, extra_context: Any = None) -> TemplateResponse:
         # "Recent actions" reads django.contrib.admin's LogEntry table.
         show_log = has_sql_database() and not iap_config().configured
-        return super().index(request, {"tfs_show_log": show_log, **(extra_context or {})})
+        extra = {"tfs_show_log": show_log, "tfs_dashboard_url": self.dashboard_url(request)}
+        return super().index(request, {**extra, **(extra_context or {})})
+
+    def dashboard_url(self, request: HttpRequest) -> str | None:
+        """The task dashboard's URL, if the executions admin is here and lets ``request`` view."""
+        from .models import TaskExecution
+
+        model_admin = self._registry.get(TaskExecution)
+        if model_admin is None or not model_admin.has_view_permission(request):
+            return None
+        return self.reverse("django_tasks_fs_taskexecution_dashboard")
 
     def reverse(self, name: str) -> str:
         from django.urls import reverse

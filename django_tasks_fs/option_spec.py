@@ -104,6 +104,10 @@ def _queue_aliases(value: Any) -> bool:
     )
 
 
+def _declarations(value: Any) -> bool:
+    return isinstance(value, Mapping) and all(isinstance(k, str) for k in value)
+
+
 def _command(value: Any) -> bool:
     return (
         isinstance(value, (list, tuple))
@@ -148,3 +152,4 @@ QUEUE_ALIASES = Check(
 COMMAND = Check(
     _command, "a non-empty list of strings, e.g. ['python', 'manage.py', 'execute_task']"
 )
+DECLARATIONS = Check(_declarations, "a dict of queue name (or '*' for every queue) -> its settings")

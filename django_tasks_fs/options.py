@@ -19,10 +19,12 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
+from .gcp.cloud_run import MAX_TASK_COUNT
 from .option_spec import (
     BOOL,
     COMMAND,
     DAYS_OR_NONE,
+    DECLARATIONS,
     EMAIL,
     NUMBER,
     PREFIX,
@@ -62,6 +64,11 @@ BASE_URL = url(
 )
 CERTS_URL = url("the URL of the token signing certificates (Google's by default)")
 ABSOLUTE_URL = text("an absolute URL")
+DEFAULT_FAN_OUT_MAX_TASKS = 1_000
+FAN_OUT_TASKS = Check(
+    lambda v: WHOLE.valid(v) and v <= MAX_TASK_COUNT,
+    f"a whole number from 1 to {MAX_TASK_COUNT:,} (Cloud Run's most tasks per job execution)",
+)
 CACHE_TTL = Check(NUMBER.valid, "a number of seconds (<= 0 disables the cache)")
 
 __all__ = ["BackendOptions", "CloudOptions", "Kind", "Problem", "names_for", "parse_options"]
@@ -123,7 +130,10 @@ class BackendOptions:
 
     # -- Attempts and leases -------------------------------------------------------------
     max_attempts: int | None = option(
-        1, LOCAL, optional(WHOLE, "a whole number >= 1, or None for unlimited"), "total attempts"
+        1,
+        ALL,
+        optional(WHOLE, "a whole number >= 1, or None for unlimited"),
+        "total attempts (Google Cloud: the queue's / job's when not given)",
     )
     run_once: bool = option(False, ALL, BOOL, "never start a second attempt")
     heartbeat_enabled: bool = option(True, ALL, BOOL, "renew leases while a task runs")
@@ -133,11 +143,12 @@ class BackendOptions:
         5.0, ALL, SECONDS_OR_ZERO, "wait for a renewal in flight when an attempt ends"
     )
     retry_backoff_seconds: float = option(
-        1.0, LOCAL, SECONDS_OR_ZERO, "local retries: first backoff, doubled per attempt"
+        1.0,
+        ALL,
+        SECONDS_OR_ZERO,
+        "first backoff, doubled per attempt (Google Cloud: the platform's when not given)",
     )
-    retry_backoff_max_seconds: float = option(
-        300.0, LOCAL, SECONDS_OR_ZERO, "local retries: longest backoff"
-    )
+    retry_backoff_max_seconds: float = option(300.0, ALL, SECONDS_OR_ZERO, "longest backoff")
 
     # -- Local worker (ProcessBackend) ---------------------------------------------------
     mode: str = option("cloud_tasks", LOCAL, one_of(*MODES), "which platform to behave like")
@@ -187,6 +198,12 @@ class BackendOptions:
         "Cloud Run Jobs: container args; the execution id is appended",
         convert=list,
     )
+    fan_out_max_tasks: int = option(
+        DEFAULT_FAN_OUT_MAX_TASKS,
+        ALL,
+        FAN_OUT_TASKS,
+        "Cloud Run Jobs: most calls of one enqueue_many() per job execution (1: one each)",
+    )
     cache_alias: str = option(
         "default", CLOUD, text("an alias from CACHES"), "cache of the platform's retry limits"
     )
@@ -201,6 +218,20 @@ class BackendOptions:
     )
     oidc_certs_url: str = option(
         GOOGLE_CERTS_URL, CLOUD, CERTS_URL, "where the token signing certificates are"
+    )
+    queue_settings: dict[str, Any] = option(
+        {},
+        CLOUD,
+        DECLARATIONS,
+        "Cloud Tasks: declared queue settings, by queue ('*': all); see tasks_resources",
+        convert=dict,
+    )
+    job_settings: dict[str, Any] = option(
+        {},
+        CLOUD,
+        DECLARATIONS,
+        "Cloud Run Jobs: declared job settings, by job ('*': all); see tasks_resources",
+        convert=dict,
     )
     max_request_bytes: int = option(
         16 * 1024, CLOUD, Check(WHOLE.valid, "a number of bytes >= 1"), "larger bodies get 413"

@@ -32,9 +32,11 @@ from .exceptions import (
 from .execution.attempt import Attempt
 from .execution.outcome import Outcome
 from .logging import task_extra
+from .policy import schedules_retries
 from .registry import firestore_backends
 from .scheduling.firing import fire_slot
 from .scheduling.slots import is_slot_of, parse_slot
+from .store import TaskExecution
 from .store.errors import ClaimReason
 from .tracing import header_carrier
 
@@ -168,12 +170,32 @@ def _execute(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonRe
     if result.outcome == Outcome.REFUSED and result.reason == ClaimReason.NOT_FOUND:
         return _json(404, error="Unknown execution.", **body)
     if result.outcome == Outcome.RETRY:
+        if result.execution is not None and _rescheduled(backend, result.execution):
+            return _json(200, rescheduled=True, **body)  # a new Cloud Task runs the next attempt
         return _json(500, **body)  # a retryable failure: Cloud Tasks delivers again
     if result.wants_retry:
         response = _json(503, **body)  # a live lease elsewhere, not due, handed back
         response["Retry-After"] = "10"
         return response
     return _json(200, **body)
+
+
+def _rescheduled(backend: GoogleCloudBackend, execution: TaskExecution) -> bool:
+    """Send the next attempt at the policy's ``run_after`` (see docs/explanation/retries.md).
+
+    Only when the wait is the policy's, not the queue's. If the send fails, the delivery
+    is answered 500 instead: the queue delivers it again, and the claim refuses it
+    (NOT_DUE, answered 503) until ``run_after``, so the next attempt still comes.
+    """
+    if not schedules_retries(execution.retry_policy):
+        return False
+    try:
+        return backend.reschedule(execution)
+    except Exception:
+        logger.warning(
+            "could not reschedule; the queue retries execution_id=%s", execution.id, exc_info=True
+        )
+        return False
 
 
 def _schedule(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonResponse:

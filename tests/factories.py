@@ -58,9 +58,10 @@ def create_queue(
     )
 
 
-def create_job(gcloud: Any, project: str, *, max_retries: int) -> None:
+def create_job(gcloud: Any, project: str, *, max_retries: int, parallelism: int = 0) -> None:
     """The Cloud Run job of the ``cloudjobs`` backend; its ``execute_task`` containers
-    reach this test's Firestore project and Google Cloud emulator."""
+    reach this test's Firestore project and Google Cloud emulator. ``parallelism``: the
+    most tasks of one job execution running at once (0: all)."""
     env = {
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "TEST_FIRESTORE_PROJECT": project,
@@ -76,6 +77,7 @@ def create_job(gcloud: Any, project: str, *, max_retries: int) -> None:
         job={
             "template": {
                 "task_count": 1,
+                "parallelism": parallelism,
                 "template": {"max_retries": max_retries, "containers": [container]},
             }
         },

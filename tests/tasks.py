@@ -204,3 +204,67 @@ def crash_at(context: TaskContext, path: str, token: str, seconds: float, point:
     if dies:
         os.kill(pid, 9)
     return token
+
+
+# -- per-task policy (django_tasks_fs.policy) --------------------------------------------
+
+
+def stop_after_two(exception: BaseException, task_result: Any) -> timedelta | None:
+    """A backoff callable: 7 s after the first failure, then no further attempt."""
+    # The result describes the attempt as failed, its error included.
+    assert task_result.status == "FAILED"
+    assert len(task_result.errors) == task_result.attempts
+    return None if task_result.attempts >= 2 else timedelta(seconds=7)
+
+
+_RAISES: dict[str, type[Exception]] = {
+    "connection": ConnectionError,
+    "refused": ConnectionRefusedError,
+    "value": ValueError,
+}
+
+
+@task(
+    max_attempts=5,
+    backoff=timedelta(seconds=30),
+    retry_on=(ConnectionError,),
+    dont_retry_on=(ConnectionRefusedError,),
+)
+def fails_with(kind: str) -> None:
+    raise _RAISES[kind](kind)
+
+
+@task(max_attempts=10, backoff=stop_after_two)
+def decides_its_backoff() -> None:
+    raise ValueError("again")
+
+
+@task(backoff=lambda exception, task_result: 3)
+def lambda_backoff() -> None:
+    raise ValueError("lambda")
+
+
+@task
+def timed_failure(path: str) -> None:
+    """Record when each attempt started (time.time()), then fail."""
+    _record(path, repr(time.time()))
+    raise ValueError("timed")
+
+
+@task
+def record_task_env(path: str, token: str) -> str:
+    """Record ``token`` and the Cloud Run task it ran as: "token index count execution"."""
+    env = os.environ
+    names = ("CLOUD_RUN_TASK_INDEX", "CLOUD_RUN_TASK_COUNT", "CLOUD_RUN_EXECUTION")
+    _record(path, " ".join([token, *(env.get(name, "-") for name in names)]))
+    return token
+
+
+@task(takes_context=True)
+def record_or_fail_once(context: TaskContext, path: str, token: str, fail: bool) -> str:
+    """Record ``token``; with ``fail``, raise on attempt 1 first (recording "failed")."""
+    if fail and context.attempt == 1:
+        _record(path, f"failed {token}")
+        raise ConnectionError(f"{token} fails once")
+    _record(path, token)
+    return token

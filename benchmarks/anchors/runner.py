@@ -304,8 +304,7 @@ def _drain_until_exit(
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            _stop(proc, grace=0)
             raise AnchorError(f"{anchor.name}: worker still running after {timeout}s") from None
         elapsed = time.perf_counter() - start
     if code != 0:
@@ -341,14 +340,23 @@ def _drain_by_polling(
                     raise AnchorError(f"{anchor.name}: not drained after {timeout}s")
                 time.sleep(PROGRESS_POLL_S)
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            _stop(proc, grace=30)
     return elapsed
+
+
+def _stop(proc: subprocess.Popen[bytes], *, grace: float) -> None:
+    """Stop a worker: SIGTERM and ``grace`` seconds to exit, then SIGKILL (at once if 0)."""
+    if proc.poll() is not None:
+        return
+    if grace > 0:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    proc.kill()
+    proc.wait()
 
 
 def _tail(path: Path, chars: int = 4000) -> str:

@@ -20,6 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from ..backends.base import FirestoreBackend
 from ..exceptions import ExecutionNotFound, MissingCloudResource, TaskNotImportable
+from ..policy import effective_rows
 from ..registry import backend_holding, firestore_backends
 from ..store import DispatchState, TaskExecution
 from ..store.documents import is_document_id
@@ -30,6 +31,7 @@ from .common import (
     pretty_json,
     status_badge,
 )
+from .dashboard_page import dashboard_page
 from .execution_actions import ACTIONS, Action
 from .execution_list import ExecutionChangeList
 
@@ -43,6 +45,11 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
     #: 1,000 matching executions per count, on every page view).
     count_limit: int | None = 1000
     template_prefix = "django_tasks_fs/admin/"
+    #: The dashboard: finished executions read per queue for the duration percentiles,
+    #: stuck / PENDING executions listed per backend, seconds between refreshes.
+    dashboard_sample = 100
+    dashboard_listed = 10
+    dashboard_refresh_seconds = 30
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # executions are created by enqueueing tasks
@@ -50,6 +57,7 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         return [
             self.route("", self.changelist_view, "changelist"),
+            self.route("dashboard/", self.dashboard_view, "dashboard"),
             # Django's own object URLs (an id without its backend) lead to the detail.
             self.route("<str:execution_id>/", self.find_view, "find"),
             self.route("<str:execution_id>/change/", self.find_view, "find_change"),
@@ -113,9 +121,16 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
             **changelist.context(),
             actions=self.allowed_actions(request),
             return_to=request.get_full_path(),
+            dashboard_url=self.url("dashboard"),
             **(extra_context or {}),
         )
         return render(request, self.template_prefix + "execution_list.html", context)
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        """Per backend and queue: ready, running, oldest waiting, finished, durations, stuck."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return dashboard_page(self, request)
 
     # -- the detail ----------------------------------------------------------------------
 
@@ -181,6 +196,12 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
             f"Task execution {e.id}",
             execution=e,
             fields=fields,
+            policy=effective_rows(
+                max_attempts=e.max_attempts,
+                run_once=e.run_once,
+                timeout_seconds=e.timeout_seconds,
+                policy=e.retry_policy,
+            ),
             runtime=runtime,
             args=pretty_json(e.args),
             kwargs=pretty_json(e.kwargs),

@@ -18,6 +18,7 @@ from django.tasks.signals import task_enqueued
 
 from ..exceptions import ExecutionNotFound, NotJSONSerializable, StoreUnavailable
 from ..options import Kind, Problem, parse_options
+from ..policy import Backoff, Defaults, Source, resolve, validate_policy
 from ..results import FirestoreTaskResult, to_task_result
 from ..store import (
     DispatchState,
@@ -111,6 +112,8 @@ class FirestoreBackend(BaseTaskBackend):
             alias, params.get("OPTIONS", {}), kind=self.option_kind
         )
         self.problems.extend(self._extra_problems())
+        #: The OPTIONS keys given (a policy value not given yields to the platform's).
+        self.options_given = frozenset(params.get("OPTIONS", {}))
 
     def _extra_problems(self) -> list[Problem]:
         """Backend-specific option problems (override to add)."""
@@ -140,8 +143,10 @@ class FirestoreBackend(BaseTaskBackend):
     # -- Django's contract ---------------------------------------------------------------
 
     def validate_task(self, task: Any) -> None:
-        """Django's checks, plus the per-attempt timeout range of the platform."""
+        """Django's checks, the task's policy values, and the per-attempt timeout range
+        of the platform."""
         super().validate_task(task)
+        validate_policy(task)
         timeout = getattr(task, "timeout", None)
         if timeout is not None:
             shortest, longest = self.timeout_range
@@ -154,6 +159,35 @@ class FirestoreBackend(BaseTaskBackend):
     def max_attempts_for(self, queue_name: str) -> int | None:
         """Total attempts allowed for a new execution on ``queue_name`` (None: unlimited)."""
         return self.config.max_attempts
+
+    def given(self, option: str) -> bool:
+        """Did OPTIONS set ``option`` (rather than leave it at its default)?"""
+        return option in self.options_given
+
+    def policy_defaults(self, queue_name: str) -> Defaults:
+        """What this backend offers a task that does not set its own policy (see
+        policy.resolve): its OPTIONS, or their defaults."""
+        source = Source.OPTIONS if self.given("max_attempts") else Source.DEFAULT
+        return Defaults(
+            max_attempts=(self.max_attempts_for(queue_name), source),
+            run_once=self.run_once_default(),
+            backoff=(self.options_backoff(), self._backoff_source()),
+        )
+
+    def run_once_default(self) -> tuple[bool, Source]:
+        return self.config.run_once, Source.OPTIONS if self.given("run_once") else Source.DEFAULT
+
+    def options_backoff(self) -> Backoff:
+        """``retry_backoff_seconds`` doubled per attempt, capped at ``retry_backoff_max_seconds``."""
+        return Backoff(
+            base=timedelta(seconds=self.config.retry_backoff_seconds),
+            factor=2,
+            maximum=timedelta(seconds=self.config.retry_backoff_max_seconds),
+        )
+
+    def _backoff_source(self) -> Source:
+        given = self.given("retry_backoff_seconds") or self.given("retry_backoff_max_seconds")
+        return Source.OPTIONS if given else Source.DEFAULT
 
     def retry_delay(self, attempt: int) -> timedelta:
         """How long a failed attempt waits before the next one (local exponential backoff).
@@ -185,7 +219,7 @@ class FirestoreBackend(BaseTaskBackend):
         """A new execution of ``task`` with no arguments yet (not written): what every
         call of the task shares. Google Cloud backends look up the queue's retry limit
         here, so a missing queue raises MissingCloudResource before anything is written."""
-        timeout = getattr(task, "timeout", None)
+        policy = resolve(task, self.policy_defaults(task.queue_name))
         now = self.executions.clock.now()  # Firestore's time: leases and polls use it too
         return TaskExecution(
             id=new_execution_id(),
@@ -199,9 +233,10 @@ class FirestoreBackend(BaseTaskBackend):
             status=TaskResultStatus.READY,
             enqueued_at=now,
             run_after=task.run_after or now,
-            max_attempts=self.max_attempts_for(task.queue_name),
-            run_once=self.config.run_once,
-            timeout_seconds=timeout.total_seconds() if timeout else None,
+            max_attempts=policy.max_attempts,
+            run_once=policy.run_once,
+            timeout_seconds=policy.timeout_seconds,
+            retry_policy=policy.retry_policy,
             dispatch_state=self.initial_dispatch_state(),
         )
 

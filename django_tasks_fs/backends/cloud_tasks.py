@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from ..gcp import cloud_tasks
@@ -23,6 +23,7 @@ class CloudTasksBackend(GoogleCloudBackend):
     supports_defer = True
     supports_priority = False
     messaging_system = "gcp_cloud_tasks"
+    supports_reschedule: ClassVar[bool] = True
     timeout_range: ClassVar[tuple[timedelta, timedelta]] = (
         timedelta(seconds=15),
         timedelta(minutes=30),
@@ -44,17 +45,38 @@ class CloudTasksBackend(GoogleCloudBackend):
     def platform_max_attempts(self, queue: str) -> int | None:
         return cloud_tasks.queue_max_attempts(self._target(), queue)
 
+    def dispatch_deadline(self, execution: TaskExecution, queue: str) -> timedelta | None:
+        """The task's ``timeout``, else its queue's declared ``dispatch_deadline``, else
+        None (Cloud Tasks' default, 10 minutes)."""
+        if execution.timeout_seconds:
+            return timedelta(seconds=execution.timeout_seconds)
+        declared: timedelta | None = self.declarations.settings(queue).get("dispatch_deadline")
+        return declared
+
     def send(self, execution: TaskExecution, *, resend: bool = False) -> dict[str, str]:
-        timeout = execution.timeout_seconds
+        schedule_time = execution.run_after if execution.run_after > execution.enqueued_at else None
+        # A repeat is refused (ALREADY_EXISTS): the task id is the dispatch's.
+        return self._create(execution, dispatch_id(execution), schedule_time)
+
+    def reschedule(self, execution: TaskExecution) -> bool:
+        """A new Cloud Task for the next attempt, due at ``run_after`` (the policy's backoff,
+        not the queue's); named after the dispatch and the failed attempt, so a repeat
+        of this (a redelivery of the failed attempt's answer) is refused as a duplicate."""
+        task_id = f"{dispatch_id(execution)}-a{execution.attempts}"
+        self._create(execution, task_id, execution.run_after)
+        return True
+
+    def _create(
+        self, execution: TaskExecution, task_id: str, schedule_time: datetime | None
+    ) -> dict[str, str]:
+        queue = self.resolve_queue(execution.queue_name)
         name = cloud_tasks.create_http_task(
             self._target(),
-            queue=self.resolve_queue(execution.queue_name),
-            task_id=dispatch_id(execution),  # a repeat is refused: ALREADY_EXISTS
+            queue=queue,
+            task_id=task_id,
             body={"execution_id": execution.id, "backend": self.alias},
-            schedule_time=execution.run_after
-            if execution.run_after > execution.enqueued_at
-            else None,
-            dispatch_deadline=timedelta(seconds=timeout) if timeout else None,
+            schedule_time=schedule_time,
+            dispatch_deadline=self.dispatch_deadline(execution, queue),
             headers=dict(execution.trace_context),  # W3C traceparent / tracestate
         )
         return {"cloud_task_name": name}

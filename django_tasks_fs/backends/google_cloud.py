@@ -3,6 +3,7 @@ bookkeeping, cached retry limits, and Cloud Scheduler for cron."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 from collections.abc import Sequence
@@ -16,12 +17,16 @@ from django.core.cache.backends.base import InvalidCacheBackendError
 
 from ..gcp import scheduler as cloud_scheduler
 from ..gcp.clients import emulator_host
+from ..gcp.declared import Declarations
+from ..gcp.drift import Settings
 from ..gcp.errors import GoogleCloudError, MissingCloudResource
 from ..gcp.resources import CloudResource
 from ..options import CloudOptions, Kind, Problem
+from ..policy import Defaults, Source
 from ..store import DispatchState, ErrorEntry, ScheduledTask, TaskExecution
 from ..store.transitions import class_path
 from .base import FirestoreBackend
+from .declarations import parse_declarations
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +42,29 @@ class GoogleCloudBackend(FirestoreBackend):
     option_kind: ClassVar[Kind] = Kind.CLOUD
     #: Sends at once in ``enqueue_many()`` (threads of this process).
     dispatch_concurrency: int = DISPATCH_CONCURRENCY
+    #: What OPTIONS declares settings of: Cloud Run jobs (``job_settings``), or Cloud
+    #: Tasks queues (``queue_settings``).
+    declares_jobs: ClassVar[bool] = False
+    #: Can ``reschedule()`` send a retry due later (a task policy's backoff)?
+    supports_reschedule: ClassVar[bool] = False
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         self._cloud: CloudOptions | None = None
+        self.declarations = Declarations(by_name={})
         super().__init__(alias, params)
 
     def _extra_problems(self) -> list[Problem]:
         self._cloud, problems = CloudOptions.require(
             self.alias, self.config, backend=type(self).__name__
         )
-        return problems
+        self.declarations, declared = parse_declarations(
+            self.alias,
+            self.config,
+            self.queues,
+            jobs=self.declares_jobs,
+            backend=type(self).__name__,
+        )
+        return problems + declared
 
     @property
     def cloud(self) -> CloudOptions:
@@ -97,10 +115,36 @@ class GoogleCloudBackend(FirestoreBackend):
         )
         return [self.resource(name) for name in sorted(names)]
 
+    def declared_resources(self) -> list[tuple[CloudResource, Settings]]:
+        """Each required queue / job and its declared settings (fields of the resource
+        only; empty when nothing is declared): what ``tasks_resources`` reconciles."""
+        return [(r, self.declarations.remote(r.name)) for r in self.required_resources()]
+
     # -- attempts ----------------------------------------------------------------------
 
     def retry_delay(self, attempt: int) -> timedelta:
         return timedelta(0)  # the platform's retry configuration does the backoff
+
+    def policy_defaults(self, queue_name: str) -> Defaults:
+        """OPTIONS when given, else the platform's limit and its own retry backoff."""
+        platform = self.max_attempts_for(queue_name)  # read even when unused: see new_execution
+        backoff_given = self._backoff_source() == Source.OPTIONS
+        return Defaults(
+            max_attempts=(self.config.max_attempts, Source.OPTIONS)
+            if self.given("max_attempts")
+            else (platform, Source.PLATFORM),
+            run_once=self.run_once_default(),
+            backoff=(self.options_backoff(), Source.OPTIONS)
+            if backoff_given
+            else (None, Source.PLATFORM),
+            schedules_retries=self.supports_reschedule,
+        )
+
+    def reschedule(self, execution: TaskExecution) -> bool:
+        """Send the next attempt of a READY execution, due at its ``run_after`` (a policy's
+        backoff); False when the platform cannot defer it (its own retries, or the sweeper,
+        start it then)."""
+        return False
 
     def platform_max_attempts(self, queue: str) -> int | None:
         """Read the platform's limit for ``queue`` (not cached)."""
@@ -116,7 +160,7 @@ class GoogleCloudBackend(FirestoreBackend):
                 cache = caches[self.config.cache_alias]
             except InvalidCacheBackendError:
                 cache = None
-        key = f"{self.config.cache_prefix}:{self.alias}:max_attempts:{queue}"
+        key = self._max_attempts_key(queue)
         if cache is not None:
             cached = cache.get(key, _UNSET)
             if cached is not _UNSET:
@@ -133,6 +177,14 @@ class GoogleCloudBackend(FirestoreBackend):
         if cache is not None:
             cache.set(key, value, ttl)  # None (unlimited) is cached too
         return value
+
+    def _max_attempts_key(self, queue: str) -> str:
+        return f"{self.config.cache_prefix}:{self.alias}:max_attempts:{queue}"
+
+    def forget_max_attempts(self, queue: str) -> None:
+        """Drop the cached limit of ``queue`` (a resolved name): its retry settings changed."""
+        with contextlib.suppress(InvalidCacheBackendError):
+            caches[self.config.cache_alias].delete(self._max_attempts_key(queue))
 
     # -- dispatch ----------------------------------------------------------------------
 

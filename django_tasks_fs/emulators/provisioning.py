@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from ..backends.cloud_run_jobs import CloudRunJobsBackend
 from ..backends.google_cloud import GoogleCloudBackend
 from ..gcp.clients import EMULATOR_ENV, jobs_client, tasks_client
+from ..gcp.drift import Settings, nested
 from ..gcp.resources import CloudResource, Kind
 from .local import FIRESTORE_ENV, LocalEmulators
 
@@ -35,6 +36,8 @@ class Resource:
 
     cloud: CloudResource
     aliases: tuple[str, ...]
+    #: Its declared settings (queue_settings / job_settings): created with them.
+    settings: Settings = field(default_factory=dict)
 
     @property
     def path(self) -> str:
@@ -64,11 +67,15 @@ def plan(backends: Mapping[str, Any], *, certs_url: str, grpc_host: str) -> Plan
                 "nothing was created for it."
             )
             continue
-        for cloud in backend.required_resources():
-            resource = Resource(cloud=cloud, aliases=(alias,))
+        for cloud, settings in backend.declared_resources():
+            resource = Resource(cloud=cloud, aliases=(alias,), settings=settings)
             if resource.path in found:
                 known = found[resource.path]
-                resource = replace(known, aliases=tuple(dict.fromkeys((*known.aliases, alias))))
+                resource = replace(
+                    known,
+                    aliases=tuple(dict.fromkeys((*known.aliases, alias))),
+                    settings={**known.settings, **settings},
+                )
             found[resource.path] = resource
             if isinstance(backend, CloudRunJobsBackend):
                 commands[resource.path] = (*backend.config.command, "<execution id>")
@@ -138,35 +145,39 @@ def create(
         cloud = resource.cloud
         parent = f"projects/{cloud.project}/locations/{cloud.location}"
         used_by = ", ".join(f"TASKS[{a!r}]" for a in resource.aliases)
+        declared = " with the settings TASKS declares" if resource.settings else ""
         if cloud.kind == Kind.QUEUE:
+            queue = nested({**queue_defaults(resource.settings, max_attempts), **resource.settings})
             tasks_client(grpc_host).create_queue(
-                parent=parent,
-                queue={
-                    "name": resource.path,
-                    "retry_config": {
-                        "max_attempts": max_attempts,
-                        "min_backoff": MIN_BACKOFF,
-                        "max_backoff": MAX_BACKOFF,
-                    },
-                },
+                parent=parent, queue={"name": resource.path, **queue}
             )
-            lines.append(f"Cloud Tasks queue {resource.path}  ({used_by})")
+            lines.append(f"Cloud Tasks queue {resource.path}  ({used_by}){declared}")
         else:
             env = [{"name": k, "value": v} for k, v in job_env.items()]
-            container = {"image": "local", "env": env}
-            jobs_client(grpc_host).create_job(
-                parent=parent,
-                job_id=cloud.name,
-                job={
-                    "template": {
-                        "task_count": 1,
-                        "template": {"max_retries": max_attempts - 1, "containers": [container]},
-                    }
-                },
-            ).result(timeout=30)
+            defaults = {
+                "template.task_count": 1,
+                "template.template.max_retries": max_attempts - 1,
+            }
+            job = nested({**defaults, **resource.settings})
+            job["template"]["template"]["containers"] = [{"image": "local", "env": env}]
+            jobs_client(grpc_host).create_job(parent=parent, job_id=cloud.name, job=job).result(
+                timeout=30
+            )
             argv = " ".join(plan.commands.get(resource.path, ()))
-            lines.append(f"Cloud Run job {resource.path}  ({used_by}): runs {argv} in {job_cwd}")
+            lines.append(
+                f"Cloud Run job {resource.path}  ({used_by}): runs {argv} in {job_cwd}{declared}"
+            )
     return lines
+
+
+def queue_defaults(declared: Settings, max_attempts: int) -> dict[str, object]:
+    """A local queue's retry settings where TASKS declares none: ``max_attempts``, and
+    quick backoffs (unless a backoff is declared: the two must stay in order)."""
+    defaults: dict[str, object] = {"retry_config.max_attempts": max_attempts}
+    if not {"retry_config.min_backoff", "retry_config.max_backoff"} & set(declared):
+        defaults["retry_config.min_backoff"] = MIN_BACKOFF
+        defaults["retry_config.max_backoff"] = MAX_BACKOFF
+    return defaults
 
 
 def job_environment(firestore_host: str, grpc_host: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.tasks import TaskResultStatus
@@ -27,6 +27,7 @@ from ..exceptions import (
     TaskTimeout,
 )
 from ..logging import log_context, task_extra
+from ..policy import recorded_delay, retries_on
 from ..results import load_task, to_task_result
 from ..store import Lease, TaskExecution, transitions
 from ..store.errors import ClaimReason, ClaimRefused, LeaseLost
@@ -212,7 +213,7 @@ class Attempt:
                 latest = heartbeat.stop(join)
                 if heartbeat.cancelled.is_set():
                     return self._stopped(latest, heartbeat, interrupts, exc)
-                return self._fail(latest, failure_of(exc), retryable=True)
+                return self._fail(latest, failure_of(exc), retryable=True, exc=exc, task=task)
             latest = heartbeat.stop(join)
             if heartbeat.lost.is_set():
                 return AttemptResult(outcome=Outcome.LEASE_LOST)
@@ -255,10 +256,9 @@ class Attempt:
             )
             return self._fail(lease, error, retryable=False)
         if interrupts.timed_out:
-            error = synthetic_failure(
-                TaskTimeout, f"attempt exceeded its timeout of {interrupts.timeout}s"
-            )
-            return self._fail(lease, error, retryable=True)
+            message = f"attempt exceeded its timeout of {interrupts.timeout}s"
+            error = synthetic_failure(TaskTimeout, message)
+            return self._fail(lease, error, retryable=True, exc=TaskTimeout(message))
         logger.info(
             "attempt handed back execution_id=%s",
             self.execution_id,
@@ -287,10 +287,20 @@ class Attempt:
             return AttemptResult(outcome=Outcome.LEASE_LOST)
         return self.recorder.write(lease, step, self._finished)
 
-    def _fail(self, lease: Lease, error: Failure, *, retryable: bool) -> AttemptResult | None:
+    def _fail(
+        self,
+        lease: Lease,
+        error: Failure,
+        *,
+        retryable: bool,
+        exc: BaseException | None = None,
+        task: Any = None,
+    ) -> AttemptResult | None:
         retry_at = None
         if retryable:
-            retry_at = self.store.clock.now() + self.backend.retry_delay(lease.attempt)
+            delay = self._retry_delay(lease, error, exc, task)
+            retryable = delay is not None
+            retry_at = None if delay is None else self.store.clock.now() + delay
         settings = self.store.settings
 
         def step(current: TaskExecution, now: datetime) -> TaskExecution:
@@ -305,6 +315,43 @@ class Attempt:
             )
 
         return self.recorder.write(lease, step, lambda written: self._finished(written, error))
+
+    def _retry_delay(
+        self, lease: Lease, error: Failure, exc: BaseException | None, task: Any
+    ) -> timedelta | None:
+        """The wait before the next attempt under the execution's recorded policy; None
+        when its ``retry_on`` / ``dont_retry_on`` or its backoff callable refuse one."""
+        execution = lease.execution
+        policy = execution.retry_policy
+        if not policy:  # recorded before per-task policies: the backend's backoff
+            return self.backend.retry_delay(lease.attempt)
+        exc = exc if exc is not None else Exception(error.summary)
+        if not retries_on(policy, type(exc)):
+            return None
+        if task is None:  # a timeout: the attempt's task, for its own backoff function
+            try:
+                task = load_task(execution.task_path)
+            except TaskNotImportable:
+                task = None
+
+        def failed_result() -> Any:
+            failed = execution.evolve(
+                status=TaskResultStatus.FAILED, errors=[*execution.errors, error.entry]
+            )
+            return to_task_result(failed, task)
+
+        try:
+            return recorded_delay(
+                policy,
+                lease.attempt,
+                exc=exc,
+                task_result=failed_result,
+                own=getattr(task, "backoff", None),
+            )
+        except Exception:
+            # A broken backoff must not lose the task: retry after the backend's backoff.
+            logger.exception("backoff failed execution_id=%s", execution.id)
+            return self.backend.options_backoff().delay(lease.attempt)
 
     def _finished(
         self, written: TaskExecution | LeaseLost, failure: Failure | None = None

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from .clients import tasks_client
+from .drift import nested
 from .errors import GoogleCloudError
-from .resources import CloudResource, Kind
+from .resources import CloudResource, Kind, bounded_retry, call_failed, field
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,3 +103,50 @@ def queue_max_attempts(target: TaskTarget, queue: str) -> int | None:
         ) from exc
     attempts = int(found.retry_config.max_attempts)
     return None if attempts < 0 else max(attempts, 1) if attempts else 100
+
+
+def read_queue(
+    queue: CloudResource, paths: Iterable[str], *, timeout: float
+) -> dict[str, Any] | None:
+    """The live values of ``paths`` (Google field paths) of ``queue``; None if it does
+    not exist. GoogleCloudError naming the queue and what to do otherwise."""
+    from google.api_core import exceptions
+
+    try:
+        found = tasks_client(queue.emulator_host).get_queue(
+            name=queue.path, timeout=timeout, retry=bounded_retry(timeout)
+        )
+    except exceptions.NotFound:
+        return None
+    except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+        raise call_failed(queue, "Cloud Tasks get_queue", exc, timeout=timeout) from exc
+    return {path: field(found, path) for path in paths}
+
+
+def write_queue(
+    queue: CloudResource, settings: Mapping[str, Any], *, create: bool, timeout: float
+) -> None:
+    """Create ``queue`` with ``settings`` (field path -> value), or update exactly those
+    fields of the existing queue (the update mask names them: nothing else changes)."""
+    from google.api_core import exceptions
+
+    client = tasks_client(queue.emulator_host)
+    message = {"name": queue.path, **nested(settings)}
+    try:
+        if create:
+            client.create_queue(
+                parent=queue.path.rsplit("/queues/", 1)[0],
+                queue=message,
+                timeout=timeout,
+                retry=bounded_retry(timeout),
+            )
+        elif settings:
+            client.update_queue(
+                queue=message,
+                update_mask={"paths": sorted(settings)},
+                timeout=timeout,
+                retry=bounded_retry(timeout),
+            )
+    except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+        call = "Cloud Tasks create_queue" if create else "Cloud Tasks update_queue"
+        raise call_failed(queue, call, exc, timeout=timeout) from exc

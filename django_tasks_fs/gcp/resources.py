@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 from .clients import jobs_client, tasks_client
 from .errors import GoogleCloudError, MissingCloudResource
@@ -91,3 +92,55 @@ def exists(resource: CloudResource, *, timeout: float) -> bool:
             f"Could not look up the {resource.kind} {resource.path}: {exc}"
         ) from exc
     return True
+
+
+def bounded_retry(timeout: float) -> Any:
+    """Retry UNAVAILABLE for at most ``timeout`` seconds in all: an unreachable API
+    fails within that, not after the clients' default minute."""
+    from google.api_core import exceptions
+    from google.api_core import retry as retries
+
+    return retries.Retry(
+        predicate=retries.if_exception_type(exceptions.ServiceUnavailable),
+        initial=0.2,
+        maximum=1.0,
+        timeout=timeout,
+    )
+
+
+def call_failed(
+    resource: CloudResource, call: str, exc: Exception, *, timeout: float
+) -> GoogleCloudError:
+    """The error for a failed ``call`` on ``resource``: what failed and what to do."""
+    from google.api_core import exceptions
+
+    if isinstance(exc, exceptions.PermissionDenied):
+        needs = (
+            "cloudtasks.queues.get, .create and .update (roles/cloudtasks.queueAdmin)"
+            if resource.kind == Kind.QUEUE
+            else "run.jobs.get and run.jobs.update (roles/run.developer), and "
+            "iam.serviceAccounts.actAs on the job's service account"
+        )
+        hint = f"The caller needs {needs}: see the deployment guide's IAM section."
+    elif isinstance(
+        exc, (exceptions.RetryError, exceptions.ServiceUnavailable, exceptions.DeadlineExceeded)
+    ):
+        where = (
+            f"The Google Cloud emulator at {resource.emulator_host!r}"
+            if resource.emulator_host
+            else "The Google Cloud API"
+        )
+        hint = (
+            f"{where} did not answer within {timeout:g} s: check that it is running and "
+            "reachable (network, DJANGO_TASKS_FS_EMULATOR_HOST / emulator_host), or raise --timeout."
+        )
+    else:
+        hint = "Check the declared settings and the credentials."
+    return GoogleCloudError(f"{call} of the {resource.kind} {resource.path} failed: {exc}. {hint}")
+
+
+def field(message: Any, path: str) -> Any:
+    """The value at ``path`` (``"a.b"``) of a proto-plus message."""
+    for part in path.split("."):
+        message = getattr(message, part)
+    return message

@@ -77,6 +77,9 @@ class TaskExecution:
     max_attempts: int | None = 1  #: attempts allowed in total; None means unlimited
     run_once: bool = False  #: never start a second attempt, even after a lost worker
     timeout_seconds: float | None = None
+    #: The rest of the task's policy (django_tasks_fs.policy): backoff, retry_on,
+    #: dont_retry_on and each value's source; empty: the backend's (older documents).
+    retry_policy: dict[str, Any] = field(default_factory=dict)
     lease_owner: str | None = None  #: token of the attempt holding the lease
     lease_expires_at: datetime | None = None
     heartbeat_at: datetime | None = None

@@ -49,6 +49,11 @@ def _shapes() -> Iterable[QueryShape]:
         "executions", frozenset({"dispatch_state", "backend"}), (("enqueued_at", ASC),)
     )
     yield QueryShape("executions", frozenset({"status", "backend"}), (("finished_at", ASC),))
+    # executions/stats.py (the admin dashboard), per backend and per queue: the oldest
+    # due READY; finished since (counts) and the last finished (duration sample).
+    for scope in ({"status", "backend"}, {"status", "backend", "queue_name"}):
+        yield QueryShape("executions", frozenset(scope), (("run_after", ASC),))
+        yield QueryShape("executions", frozenset(scope), (("finished_at", DESC),))
     for size in range(1, len(LISTING_FILTERS) + 1):
         for fields in itertools.combinations(LISTING_FILTERS, size):
             yield QueryShape("executions", frozenset(fields), (("enqueued_at", DESC),))
@@ -95,6 +100,7 @@ UNINDEXED_FIELDS: Mapping[str, frozenset[str]] = {
             "dispatched_at", "expires_at",
             # per-attempt bookkeeping and flags
             "takes_context", "attempts", "max_attempts", "run_once", "timeout_seconds",
+            "retry_policy",
             "lease_owner", "force_cancel", "redispatches", "redispatched_attempt",
             "cloud_task_name", "cloud_run_execution", "scheduled_task",
         }

@@ -216,20 +216,18 @@ class HandOut:
                 self.backlog.pop(0)
                 continue
             if backend.alias in self.jobs_backends:
-                if not self.runner.free():
+                # What can start now, as one fan-out (one process each, job_runner.py).
+                size = min(self.runner.free(), backend.config.fan_out_max_tasks)
+                if not size:
                     break
-                chunk = [self.backlog.pop(0)[1]]
-                self.runner.submit(Job(backend=backend.alias, executions=(execution,)))
+                chunk = self._take(backend, size)
+                self.runner.submit(Job(backend=backend.alias, executions=tuple(chunk)))
             else:
                 idle = self.pool.idle()
                 if not idle:
                     break
                 size = max(1, min(MAX_CHUNK, -(-len(self.backlog) // len(idle))))
-                chunk = []
-                while self.backlog and len(chunk) < size and self.backlog[0][0] is backend:
-                    candidate = self.backlog.pop(0)[1]
-                    if candidate.id not in self.in_flight:
-                        chunk.append(candidate)
+                chunk = self._take(backend, size)
                 self.pool.submit(idle[0], Job(backend=backend.alias, executions=tuple(chunk)))
             for item in chunk:
                 self.in_flight.add(item.id)
@@ -240,6 +238,15 @@ class HandOut:
             self.stats.assigned += len(chunk)
             started += len(chunk)
         return started
+
+    def _take(self, backend: FirestoreBackend, size: int) -> list[TaskExecution]:
+        """Up to ``size`` executions of ``backend`` from the head of the backlog."""
+        chunk: list[TaskExecution] = []
+        while self.backlog and len(chunk) < size and self.backlog[0][0] is backend:
+            candidate = self.backlog.pop(0)[1]
+            if candidate.id not in self.in_flight:
+                chunk.append(candidate)
+        return chunk
 
     # -- what the children report ------------------------------------------------------
 

@@ -2,8 +2,11 @@
 
 Each process is ``python -P -m django execute_task <id> --backend <alias>`` with the
 Cloud Run environment (``CLOUD_RUN_EXECUTION``, ``CLOUD_RUN_TASK_ATTEMPT``, ...),
-started through :func:`.startup.launch`. A process that exits before it started leaves
-its job waiting for the next start, after a backoff; meanwhile no new job is taken.
+started through :func:`.startup.launch`. A job of several executions runs as a Cloud
+Run fan-out does: one "job execution" of that many tasks, each process running
+``execute_task --fan-out`` and taking its member by ``CLOUD_RUN_TASK_INDEX``. A process
+that exits before it started leaves its execution waiting for the next start (alone),
+after a backoff; meanwhile no new job is taken.
 After too many failed starts in a row the runner gives up on its waiting jobs
 (:meth:`JobRunner.take_unstartable`).
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass, field
 
+from ..backends.fan_out import member_env
 from .chunks import Done, Finished, Job, not_started
 from .startup import (
     Launched,
@@ -48,17 +52,31 @@ class JobRunner(StartingJobs):
         return self.size - len(self.running)
 
     def submit(self, job: Job) -> None:
+        """Start one process per execution of ``job`` (a fan-out when more than one)."""
+        first = job.executions[0]
+        run = f"local-{first.id}-{first.attempts}"
+        if len(job.executions) == 1:
+            self._start(job, run, "0", {}, first.id)
+            return
+        fan_out = member_env(job.ids)
+        for index, execution in enumerate(job.executions):
+            member = Job(backend=job.backend, executions=(execution,))
+            self._start(member, run, str(index), fan_out, "--fan-out", count=len(job.executions))
+
+    def _start(
+        self, job: Job, run: str, index: str, env: dict[str, str], *args: str, count: int = 1
+    ) -> None:
+        """Start the process of ``job``'s one execution: task ``index`` of ``run``."""
         (execution,) = job.executions
         env = child_environment(
+            **env,
             CLOUD_RUN_JOB=job.backend,
-            CLOUD_RUN_EXECUTION=f"local-{execution.id}-{execution.attempts}",
-            CLOUD_RUN_TASK_INDEX="0",
-            CLOUD_RUN_TASK_COUNT="1",
+            CLOUD_RUN_EXECUTION=run,
+            CLOUD_RUN_TASK_INDEX=index,
+            CLOUD_RUN_TASK_COUNT=str(count),
             CLOUD_RUN_TASK_ATTEMPT=str(execution.attempts),
         )
-        command = python_command(
-            "-m", "django", "execute_task", execution.id, "--backend", job.backend
-        )
+        command = python_command("-m", "django", "execute_task", *args, "--backend", job.backend)
         try:
             # A new session: Ctrl-C in the terminal reaches the worker, not its jobs.
             launched = launch(command, env=env, new_session=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.messages import get_messages
@@ -10,6 +11,7 @@ from django.tasks import TaskResultStatus, task_backends
 from django.test import Client
 
 from django_tasks_fs.store import ExecutionFilter, TaskExecution
+from tests import tasks
 
 from .conftest import ADMIN, failed, running
 
@@ -302,3 +304,24 @@ def test_list_action_without_selection_or_action(superuser: Client, add_executio
     response = post(superuser, LIST, {"action": "delete", "backend": "default",
                                       "_selected_action": ["0" * 32], "confirm": "yes"})  # fmt: skip
     assert texts(response) == [f"No task execution {'0' * 32!r}; it may have been deleted."]
+
+
+def test_detail_shows_the_effective_policy_and_its_sources(superuser: Client) -> None:
+    result = tasks.fails_with.using(timeout=timedelta(seconds=20)).enqueue("connection")
+    execution = task_backends["default"].executions.get(result.id)  # type: ignore[attr-defined]
+    response = superuser.get(detail(execution))
+    assert response.status_code == 200
+    assert response.context["policy"] == [
+        ("Max attempts", "5 (task)"),
+        ("Run once", "False (default)"),
+        ("Timeout", "20 s"),
+        ("Backoff", "0:00:30 between attempts (task)"),
+        ("Retry on", "builtins.ConnectionError"),
+        (
+            "Never retry on",
+            "django_tasks_fs.exceptions.PermanentTaskError, builtins.ConnectionRefusedError",
+        ),
+    ]
+    html = response.content.decode()
+    assert 'id="tfs-policy"' in html
+    assert "0:00:30 between attempts (task)" in html

@@ -45,6 +45,7 @@ def test_the_execution_list_answers_503_during_an_outage(
         LIST + "default/0123456789abcdef0123456789abcdef/",
         ADMIN + "scheduledtask/",
         ADMIN + "scheduledtask/default/nightly/change/",
+        LIST + "dashboard/?backend=default",
     ],
 )
 def test_other_pages_answer_503_during_an_outage(

@@ -11,11 +11,13 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core import checks
@@ -52,6 +54,8 @@ def test_the_guide_has_the_commands_of_every_step() -> None:
         ("check", " --deploy"),
         ("firestore_indexes", " --gcloud > firestore-indexes.sh"),
         ("firestore_indexes", " > firestore.indexes.json"),
+        ("tasks_resources", " apply"),
+        ("tasks_resources", " plan"),
     ]
 
 
@@ -170,3 +174,23 @@ def test_check_deploy_reports_the_missing_queue_and_job(bare_project: str) -> No
     ) in report
     for check_id in ("E009", "E011", "E012", "E013"):
         assert f"(django_tasks_fs.{check_id})" in report
+
+
+def test_tasks_resources_as_the_guide_runs_it(cloud_project: str, settings: Any) -> None:
+    """Step 4 on the emulator: the queue and the job exist (created as the gcloud
+    commands would), TASKS declares settings; plan, apply, and a plan that finds nothing."""
+    declared = {"*": {"retry_config": {"max_attempts": 4, "min_backoff": 5, "max_backoff": 300}}}
+    tasks = copy.deepcopy(settings.TASKS)
+    tasks["cloud"]["OPTIONS"]["queue_settings"] = declared
+    tasks["cloudjobs"]["OPTIONS"]["job_settings"] = {"*": {"timeout": 3600}}
+    settings.TASKS = tasks
+    runs = {}
+    for action in ("plan", "apply", "plan"):
+        out = StringIO()
+        call_command("tasks_resources", action, stdout=out)
+        runs.setdefault(action, []).append(out.getvalue())
+    first_plan, second_plan = runs["plan"]
+    assert "retry_config.max_attempts: 3 -> 4" in first_plan
+    assert "template.template.timeout: 600s -> 3600s" in first_plan
+    assert "Apply complete" in runs["apply"][0]
+    assert "No changes: the live queues and jobs match TASKS." in second_plan

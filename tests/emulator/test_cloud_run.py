@@ -34,6 +34,9 @@ if mode == "fail":
     sys.exit(3)
 if mode in ("hang", "stubborn"):
     time.sleep(60)
+if mode == "nap":
+    time.sleep(0.5)
+    log("end")
 """
 #: A task timeout that leaves the container ample time to start and log before SIGTERM.
 STARTUP = timedelta(seconds=1.5)
@@ -112,6 +115,35 @@ def test_max_retries_defaults_to_three(jobs: Any, location: str) -> None:
     assert operation.result(timeout=5).template.template.max_retries == 3
 
 
+def test_update_job_replaces_the_job_and_keeps_its_history(jobs: Any, job: Any) -> None:
+    """UpdateJob has no mask: the job sent is the new job (output fields aside)."""
+    found = jobs.get_job(name=job.name)
+    found.template.template.max_retries = 0
+    found.template.template.timeout = timedelta(seconds=90)
+    found.template.parallelism = 2
+    updated = jobs.update_job(job=found).result(timeout=5)
+
+    assert updated.template.template.max_retries == 0
+    assert updated.template.template.timeout == timedelta(seconds=90)
+    assert updated.template.parallelism == 2
+    assert list(updated.template.template.containers) == list(found.template.template.containers)
+    assert updated.generation == found.generation + 1
+    assert updated.uid == found.uid
+    assert updated.create_time == found.create_time
+    assert jobs.get_job(name=job.name) == updated
+
+
+def test_update_job_of_a_missing_job(jobs: Any, job: Any, location: str) -> None:
+    missing = jobs.get_job(name=job.name)
+    missing.name = f"{location}/jobs/other"
+    with pytest.raises(exceptions.NotFound):
+        jobs.update_job(job=missing).result(timeout=5)
+    request = {"job": missing, "allow_missing": True}
+    created = jobs.update_job(request=request).result(timeout=5)
+    assert created.name == missing.name
+    assert created.generation == 1
+
+
 def test_run_job_runs_the_command_with_cloud_run_env(
     jobs: Any, executions: Any, job: Any, tmp_path: Path, workdir: Path
 ) -> None:
@@ -182,6 +214,34 @@ def test_task_count_override_runs_each_task(
     indexes = sorted(e["env"]["CLOUD_RUN_TASK_INDEX"] for e in events(out))
     assert indexes == ["0", "1", "2"]
     assert {e["env"]["CLOUD_RUN_TASK_COUNT"] for e in events(out)} == {"3"}
+
+
+def test_the_jobs_parallelism_bounds_the_tasks_running_at_once(
+    jobs: Any, executions: Any, job: Any, tmp_path: Path
+) -> None:
+    out = tmp_path / "events.jsonl"
+    updated = run_v2.Job(jobs.get_job(name=job.name))
+    updated.template.parallelism = 2
+    jobs.update_job(job=updated).result(timeout=5)
+
+    execution = finished(executions, run(jobs, job, "nap", out, task_count=5), timeout=30)
+
+    assert (execution.succeeded_count, execution.parallelism) == (5, 2)
+    running, most = 0, 0
+    for event in events(out):
+        running += {"start": 1, "end": -1}[event["event"]]
+        most = max(most, running)
+    assert most <= 2
+
+
+def test_run_job_refuses_what_cloud_run_refuses(jobs: Any, job: Any, tmp_path: Path) -> None:
+    out = tmp_path / "events.jsonl"
+    with pytest.raises(exceptions.InvalidArgument, match="task_count"):
+        run(jobs, job, "ok", out, task_count=10_001)
+    too_long = {"env": [{"name": "APP_IDS", "value": "x" * 32_769}]}
+    with pytest.raises(exceptions.InvalidArgument, match="APP_IDS"):
+        run(jobs, job, "ok", out, container=too_long)
+    assert events(out) == []
 
 
 def test_cancel_execution_sends_sigterm_and_does_not_retry(

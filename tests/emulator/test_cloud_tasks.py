@@ -85,6 +85,37 @@ def test_update_queue_retry_config(tasks: Any, queue: Any) -> None:
     assert tasks.get_queue(name=queue.name).retry_config.max_attempts == -1
 
 
+def test_update_queue_changes_exactly_the_masked_fields(tasks: Any, queue: Any) -> None:
+    """A leaf path keeps its siblings; a message path replaces the whole message (what
+    it leaves unset gets Google's defaults); fields outside the mask are ignored."""
+    tasks.update_queue(
+        queue={"name": queue.name, "rate_limits": {"max_concurrent_dispatches": 7}},
+        update_mask={"paths": ["rate_limits.max_concurrent_dispatches"]},
+    )
+    updated = tasks.update_queue(
+        queue={
+            "name": queue.name,
+            "rate_limits": {"max_dispatches_per_second": 3.0, "max_concurrent_dispatches": 1},
+            "retry_config": {"max_backoff": timedelta(seconds=9)},
+        },
+        update_mask={"paths": ["rate_limits.max_dispatches_per_second", "retry_config"]},
+    )
+
+    assert updated.rate_limits.max_dispatches_per_second == 3.0
+    assert updated.rate_limits.max_concurrent_dispatches == 7  # not in this mask
+    assert updated.retry_config.max_backoff == timedelta(seconds=9)
+    assert updated.retry_config.max_attempts == 100  # replaced message: default again
+    assert updated.retry_config.min_backoff == timedelta(seconds=0.1)
+    assert tasks.get_queue(name=queue.name) == updated
+
+
+def test_update_queue_refuses_a_bad_mask(tasks: Any, queue: Any) -> None:
+    for path in ("rate_limits.max_concurrent", "state", "name"):
+        with pytest.raises(exceptions.InvalidArgument):
+            tasks.update_queue(queue={"name": queue.name}, update_mask={"paths": [path]})
+    assert tasks.get_queue(name=queue.name).retry_config.max_attempts == 3
+
+
 # Names -------------------------------------------------------------------------
 
 

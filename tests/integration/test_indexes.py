@@ -72,8 +72,8 @@ def test_index_document_and_command(tasks_project: str) -> None:
         "indexes": [],
     } in document["fieldOverrides"]
     assert (
-        len(document["indexes"]) == len(QUERY_SHAPES) == 5 + 15
-    )  # the worker's queries, and every combination of listing filters
+        len(document["indexes"]) == len(QUERY_SHAPES) == 5 + 4 + 15
+    )  # the worker's queries, the dashboard's, and every combination of listing filters
 
 
 def test_the_command_prints_the_gcloud_commands_for_each_database(

@@ -3,10 +3,11 @@ on OPTIONS that would miss the emulators (no I/O: only the plan)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django_tasks_fs.backends import CloudRunJobsBackend, CloudTasksBackend, ProcessBackend
-from django_tasks_fs.emulators.provisioning import plan
+from django_tasks_fs.emulators.provisioning import MAX_BACKOFF, MIN_BACKOFF, plan, queue_defaults
 
 CERTS = "http://127.0.0.1:8124/oauth2/v1/certs"
 GRPC = "127.0.0.1:8123"
@@ -100,3 +101,29 @@ def test_a_misconfigured_backend_gets_nothing_created() -> None:
     assert found.advice == (
         "TASKS['cloud'] is misconfigured (see 'manage.py check'): nothing was created for it.",
     )
+
+
+def test_declared_settings_travel_with_the_resources() -> None:
+    declared = {"*": {"retry_config": {"max_attempts": 4}}}
+    found = plan(
+        backends(
+            cloud=(CloudTasksBackend, {"OPTIONS": {**GOOD, "queue_settings": declared}}),
+            again=(CloudTasksBackend, {"OPTIONS": GOOD}),  # shares "default", declares nothing
+        ),
+        certs_url=CERTS,
+        grpc_host=GRPC,
+    )
+    (resource,) = found.resources
+    assert resource.aliases == ("cloud", "again")
+    assert resource.settings == {"retry_config.max_attempts": 4}
+
+
+def test_local_queue_defaults_give_way_to_declared_backoffs() -> None:
+    assert queue_defaults({}, 3) == {
+        "retry_config.max_attempts": 3,
+        "retry_config.min_backoff": MIN_BACKOFF,
+        "retry_config.max_backoff": MAX_BACKOFF,
+    }
+    # A declared min_backoff of 60 s must not meet the local max_backoff of 10 s.
+    declared = {"retry_config.min_backoff": timedelta(seconds=60)}
+    assert queue_defaults(declared, 3) == {"retry_config.max_attempts": 3}

@@ -23,6 +23,9 @@ from .run_executor import ExecutionHandle, LaunchSpec, ProcessExecutor, Progress
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_RETRIES = 3
+#: Cloud Run's limits: tasks in one execution; bytes in one environment variable's value.
+MAX_TASK_COUNT = 10_000
+MAX_ENV_VALUE_BYTES = 32_768
 DEFAULT_TASK_TIMEOUT = timedelta(minutes=10)
 STOP_GRACE = 0.5  #: seconds between SIGTERM and SIGKILL when the emulator stops
 Condition = run_v2.Condition
@@ -235,8 +238,8 @@ def _apply_overrides(template: Any, overrides: Any) -> None:
     """Apply RunJob overrides to an execution's task template, in place."""
     if "timeout" in overrides:
         template.timeout = overrides.timeout
-    if overrides.task_count < 0:
-        invalid("overrides.task_count must not be negative.")
+    if not 0 <= overrides.task_count <= MAX_TASK_COUNT:
+        invalid(f"overrides.task_count must be from 0 to {MAX_TASK_COUNT}.")
     # Work on the protobufs: proto-plus wrappers of repeated message fields refuse
     # assignment and mix wrapped and raw elements.
     containers = run_v2.TaskTemplate.pb(template).containers
@@ -252,6 +255,9 @@ def _apply_overrides(template: Any, overrides: Any) -> None:
             del container.args[:]
             container.args.extend(override.args)
         if override.env:
+            for var in override.env:
+                if len(var.value.encode()) > MAX_ENV_VALUE_BYTES:
+                    invalid(f"Env var {var.name!r} is over {MAX_ENV_VALUE_BYTES} bytes.")
             env = {var.name: var for var in container.env}
             env.update({var.name: var for var in override.env})
             merged = [type(var)() for var in env.values()]

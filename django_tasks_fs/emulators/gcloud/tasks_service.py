@@ -104,6 +104,9 @@ class CloudTasksService:
         queue_id = match_name(update.name, QUEUE, "queue").group(2)
         check_id(queue_id, "queue")
         paths = list(request.update_mask.paths) or sorted(UPDATABLE_QUEUE_FIELDS)
+        mask = type(request.update_mask)(paths=paths)
+        if not mask.IsValidForDescriptor(tasks_v2.Queue.pb().DESCRIPTOR):
+            invalid(f"Invalid update_mask {paths!r}: a path names no field of a Queue.")
         for path in paths:
             if path.split(".", 1)[0] not in UPDATABLE_QUEUE_FIELDS:
                 invalid(f"Field {path!r} of a queue cannot be updated.")
@@ -112,7 +115,6 @@ class CloudTasksService:
             if current is None:
                 current = tasks_v2.Queue(name=update.name)
                 self.book.queues[update.name] = current
-            mask = type(request.update_mask)(paths=paths)
             mask.MergeMessage(
                 tasks_v2.Queue.pb(update),
                 tasks_v2.Queue.pb(current),

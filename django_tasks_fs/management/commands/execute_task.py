@@ -5,6 +5,11 @@ looks red on Cloud Run); 75 (EX_TEMPFAIL) when another attempt should come (retr
 failure, a live lease elsewhere, handed back, Firestore unreachable within
 ``firestore_timeout_seconds``): Cloud Run retries any non-zero exit; 2 for an unknown
 execution id.
+
+``execute_task --fan-out``: a task of a fan-out's job execution (``enqueue_many()``,
+see backends/fan_out.py) runs the member at its ``CLOUD_RUN_TASK_INDEX``, as above;
+one it may not claim because it finished already (cancelled before it started, run by
+an earlier resend) is skipped with exit status 0, so Cloud Run does not retry it.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.tasks import TaskResultStatus
 
 from ...backends.base import FirestoreBackend
+from ...backends.fan_out import FanOutError, member_of
 from ...exceptions import ExecutionNotFound
 from ...execution.attempt import Attempt
 from ...execution.outcome import Outcome
 from ...registry import get_backend, locate_execution
 from ...store import TaskExecution
+from ...store.errors import ClaimReason
 from ...tracing import env_carrier
 from ...worker.chunks import worker_name
 from ...worker.logs import configure_logging
@@ -33,21 +40,28 @@ EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
 EXIT_RETRY = 75
 EXIT_UNKNOWN = 2
+#: Why a fan-out's task skips its member: finished before it, or cancelled before it ran.
+SKIPPED = frozenset({ClaimReason.FINISHED, ClaimReason.CANCELLED})
 
 
 class Command(BaseCommand):
     help = "Run one attempt of a task execution (used as the Cloud Run Jobs command)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("execution_id")
+        parser.add_argument("execution_id", nargs="?", default="")
         parser.add_argument("--backend", default="", help="Backend alias (default: found by id).")
+        parser.add_argument(
+            "--fan-out",
+            action="store_true",
+            help="Run this task's member of a fan-out (CLOUD_RUN_TASK_INDEX), not an id.",
+        )
 
     @firestore_errors(unavailable=EXIT_RETRY)
     def handle(self, *args: Any, **options: Any) -> None:
         report_started()  # to run_tasks, when it started this process (cloud_run_jobs mode)
         # No time: Cloud Logging stamps each line of a Cloud Run job itself.
         configure_logging(logging.INFO, "%(levelname)s %(name)s %(message)s")
-        execution_id = options["execution_id"]
+        execution_id = self._execution_id(options)
         attempt_env = os.environ.get("CLOUD_RUN_TASK_ATTEMPT", "0")
         if not attempt_env.isdigit():
             raise CommandError(
@@ -79,9 +93,23 @@ class Command(BaseCommand):
         self.stdout.write(f"execute_task {execution_id}: {result.outcome} {detail}".rstrip())
         if result.wants_retry:
             sys.exit(EXIT_RETRY)
+        if options["fan_out"] and result.reason in SKIPPED:
+            sys.exit(EXIT_SUCCEEDED)  # finished or cancelled already (module docstring)
         if status == TaskResultStatus.SUCCESSFUL:
             sys.exit(EXIT_SUCCEEDED)
         sys.exit(EXIT_FAILED)
+
+    def _execution_id(self, options: dict[str, Any]) -> str:
+        if options["fan_out"] == bool(options["execution_id"]):
+            raise CommandError(
+                "Give an execution id or --fan-out (not both).", returncode=EXIT_UNKNOWN
+            )
+        if not options["fan_out"]:
+            return str(options["execution_id"])
+        try:
+            return member_of(os.environ)
+        except FanOutError as exc:
+            raise CommandError(str(exc), returncode=EXIT_UNKNOWN) from exc
 
     def _backend(
         self, alias: str, execution_id: str
