@@ -25,6 +25,7 @@ from datetime import timedelta
 
 from .backends.google_cloud import GoogleCloudBackend
 from .exceptions import MissingCloudResource
+from .logging import task_extra
 from .store import DispatchState, TaskExecution
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def sweep(
             dispatched,
             len(abandoned),
             redispatched,
+            extra=task_extra(backend=backend.alias),
         )
     return SweepReport(dispatched=dispatched, redispatched=redispatched)
 
@@ -88,6 +90,7 @@ def _send(backend: GoogleCloudBackend, execution: TaskExecution, *, resend: bool
     try:
         after = backend.dispatch(execution, resend=resend, confirm=True)
     except MissingCloudResource as exc:
-        logger.warning("not dispatched: %s", exc)  # closed FAILED: not sent again
+        # closed FAILED: not sent again
+        logger.warning("not dispatched: %s", exc, extra=task_extra(execution, outcome="failed"))
         return False
     return after.dispatch_state == DispatchState.DISPATCHED

@@ -129,3 +129,17 @@ def env_carrier(environ: Mapping[str, str]) -> dict[str, str]:
 def header_carrier(headers: Mapping[str, str]) -> dict[str, str]:
     """The W3C carrier found in HTTP request headers (Cloud Tasks)."""
     return {key: headers[key] for key in ENV_CARRIER if headers.get(key)}
+
+
+def current_span_ids() -> tuple[str, str, bool] | None:
+    """(trace id, span id, sampled) of the current span, in hex (None: no valid span)."""
+    if trace is None:
+        return None
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return (
+        format(context.trace_id, "032x"),
+        format(context.span_id, "016x"),
+        bool(context.trace_flags & 0x01),
+    )

@@ -31,6 +31,7 @@ from .exceptions import (
 )
 from .execution.attempt import Attempt
 from .execution.outcome import Outcome
+from .logging import task_extra
 from .policy import schedules_retries
 from .registry import firestore_backends
 from .scheduling.firing import fire_slot
@@ -110,7 +111,7 @@ def _endpoint(handler: Callable[[HttpRequest, list[GoogleCloudBackend]], JsonRes
             return handler(request, backends)
         except StoreUnavailable as exc:
             # Bounded by firestore_timeout_seconds; the platform delivers again later.
-            logger.warning("endpoint %s: %s", handler.__name__, exc)
+            logger.warning("endpoint %s: %s", handler.__name__, exc, extra=task_extra())
             response = _json(503, error=str(exc))
             response["Retry-After"] = "10"
             return response
@@ -151,13 +152,20 @@ def _execute(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonRe
     carrier = header_carrier(request.headers)
     # One read and one write claim it; the claim also records the dispatch (the task's
     # name from its headers): enqueue() wrote nothing after the send.
-    result = Attempt(
+    attempt = Attempt(
         backend,
         data["execution_id"],
         worker_id=worker,
         trace_carrier=carrier,
         platform_names=backend.delivery_names(request.headers),
-    ).run()
+    )
+    result = attempt.run()
+    logger.info(
+        "executed execution_id=%s outcome=%s",
+        attempt.execution_id,
+        result.outcome,
+        extra=attempt.log_attributes(result),
+    )
     body = {"outcome": str(result.outcome), "reason": str(result.reason or "")}
     if result.outcome == Outcome.REFUSED and result.reason == ClaimReason.NOT_FOUND:
         return _json(404, error="Unknown execution.", **body)
@@ -211,19 +219,24 @@ def _schedule(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonR
         return _json(200, outcome="disabled")
     if not is_slot_of(schedule, slot, now=backend.executions.clock.now()):
         return _json(400, error="The schedule time is not a slot of this schedule.")
+    extra = task_extra(
+        backend=backend.alias, task_path=schedule.task_path, queue=schedule.queue_name
+    )
     try:
         result = fire_slot(backend, schedule, slot)
     except TaskNotImportable:
-        logger.exception("scheduled task cannot be imported schedule=%s", schedule.name)
+        logger.exception(
+            "scheduled task cannot be imported schedule=%s", schedule.name, extra=extra
+        )
         return _json(200, outcome="task not importable")
     except InvalidTask as exc:
         # The backend no longer accepts the task (e.g. its queue): fix the schedule.
-        logger.error("scheduled task refused schedule=%s: %s", schedule.name, exc)
+        logger.error("scheduled task refused schedule=%s: %s", schedule.name, exc, extra=extra)
         return _json(200, outcome="invalid task", error=str(exc))
     except MissingCloudResource as exc:
         # Found before the write (nothing written: Cloud Scheduler's retries fire the
         # slot once the queue or job exists), or at the send (recorded FAILED).
-        logger.error("schedule=%s not enqueued: %s", schedule.name, exc)
+        logger.error("schedule=%s not enqueued: %s", schedule.name, exc, extra=extra)
         return _json(503, error=str(exc))
     if result is None:
         return _json(200, outcome="duplicate")  # this slot already enqueued its execution

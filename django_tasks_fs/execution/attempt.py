@@ -9,7 +9,9 @@ Failure) is in outcome.py; Outcome and AttemptResult are importable from here to
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,7 @@ from ..exceptions import (
     TaskNotImportable,
     TaskTimeout,
 )
+from ..logging import log_context, task_extra
 from ..policy import recorded_delay, retries_on
 from ..results import load_task, to_task_result
 from ..store import Lease, TaskExecution, transitions
@@ -76,15 +79,41 @@ class Attempt:
         self.trace_carrier = trace_carrier  #: W3C context from the delivery (headers, env)
         #: The delivery's resource names, recorded by the claim (FirestoreBackend.delivery_names)
         self.platform_names = platform_names
+        #: Seconds the task ran (its call only), once it did.
+        self.duration: float | None = None
 
     def run(self) -> AttemptResult:
         """Claim, run and record; never raises for task errors."""
-        claimed = self._claim()
+        with log_context(**self._attributes()):
+            claimed = self._claim()
         if isinstance(claimed, AttemptResult):
             return claimed
         result = self.execute(claimed)
         assert result is not None, "an immediate recorder always returns a result"
         return result
+
+    def _attributes(self, execution: TaskExecution | None = None, **more: Any) -> dict[str, Any]:
+        """The log attributes of this attempt (see django_tasks_fs.logging)."""
+        if execution is None:
+            more.setdefault("execution_id", self.execution_id)
+        return task_extra(execution, backend=self.backend.alias, worker_id=self.worker_id, **more)
+
+    def log_attributes(self, result: AttemptResult) -> dict[str, Any]:
+        """The log attributes of a finished attempt (for the caller's own record of it)."""
+        return self._attributes(
+            result.execution,
+            outcome=str(result.outcome),
+            duration=result.duration,
+            error_class=error_type(result),
+        )
+
+    @contextmanager
+    def _timed(self) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.duration = time.monotonic() - started
 
     def fail_unstarted(self, error: BaseException) -> AttemptResult:
         """Claim and record FAILED (no further attempt): the process meant to run the
@@ -113,7 +142,10 @@ class Attempt:
             return AttemptResult(outcome=Outcome.REFUSED, reason=ClaimReason.NOT_FOUND)
         except ClaimRefused as refused:
             logger.info(
-                "claim refused execution_id=%s reason=%s", self.execution_id, refused.reason
+                "claim refused execution_id=%s reason=%s",
+                self.execution_id,
+                refused.reason,
+                extra=self._attributes(refused.execution, outcome=str(Outcome.REFUSED)),
             )
             if refused.reason in CLOSING_REASONS and refused.execution is not None:
                 self._send_finished(refused.execution)
@@ -123,7 +155,12 @@ class Attempt:
 
     def execute(self, lease: Lease) -> AttemptResult | None:
         """Run the task of an already won lease; None when the recorder defers the write."""
-        with consumer_span(self.backend, lease.execution, self.trace_carrier) as span:
+        execution = lease.execution
+        carrier = self.trace_carrier or execution.trace_context or {}
+        with (
+            log_context(**self._attributes(execution), traceparent=carrier.get("traceparent")),
+            consumer_span(self.backend, execution, self.trace_carrier) as span,
+        ):
             result = self._execute(lease)
             if result is None:
                 record_outcome(span, "recorded later")
@@ -154,15 +191,16 @@ class Attempt:
             task_started.send(type(self.backend), task_result=result)
             try:
                 interrupts.armed = True
-                if execution.takes_context:
-                    context = TaskContext(
-                        task_result=result,
-                        cancelled=heartbeat.cancelled,
-                        check_cancelled=lambda: self._check_cancelled(heartbeat),
-                    )
-                    value = task.call(context, *execution.args, **execution.kwargs)
-                else:
-                    value = task.call(*execution.args, **execution.kwargs)
+                with self._timed():
+                    if execution.takes_context:
+                        context = TaskContext(
+                            task_result=result,
+                            cancelled=heartbeat.cancelled,
+                            check_cancelled=lambda: self._check_cancelled(heartbeat),
+                        )
+                        value = task.call(context, *execution.args, **execution.kwargs)
+                    else:
+                        value = task.call(*execution.args, **execution.kwargs)
                 interrupts.armed = False
             except (TaskCancelledError, KeyboardInterrupt, SystemExit) as exc:
                 interrupts.armed = False
@@ -221,7 +259,11 @@ class Attempt:
             message = f"attempt exceeded its timeout of {interrupts.timeout}s"
             error = synthetic_failure(TaskTimeout, message)
             return self._fail(lease, error, retryable=True, exc=TaskTimeout(message))
-        logger.info("attempt handed back execution_id=%s", self.execution_id)
+        logger.info(
+            "attempt handed back execution_id=%s",
+            self.execution_id,
+            extra=self._attributes(current, outcome=str(Outcome.RELEASED)),
+        )
         return self.recorder.write(
             lease,
             lambda current, now: transitions.release(current, owner=lease.owner),
@@ -319,26 +361,38 @@ class Attempt:
         if isinstance(written, LeaseLost):
             return AttemptResult(outcome=Outcome.LEASE_LOST)
         error = failure.summary if failure is not None else ""
+        error_class = failure.entry.exception_class_path if failure is not None else None
         if written.status == TaskResultStatus.READY:
             logger.warning(
                 "attempt failed, will retry execution_id=%s attempt=%s error=%s",
                 written.id,
                 written.attempts,
                 error,
+                extra=self._attributes(
+                    written, outcome=str(Outcome.RETRY), duration=self.duration,
+                    error_class=error_class,
+                ),
+            )  # fmt: skip
+            return AttemptResult(
+                outcome=Outcome.RETRY, execution=written, error=error, duration=self.duration
             )
-            return AttemptResult(outcome=Outcome.RETRY, execution=written, error=error)
+        outcome = (
+            Outcome.SUCCEEDED if written.status == TaskResultStatus.SUCCESSFUL else Outcome.FAILED
+        )
         if written.status == TaskResultStatus.FAILED and failure is not None:
             logger.error(
                 "attempt failed, no retry left execution_id=%s attempt=%s error=%s",
                 written.id,
                 written.attempts,
                 error,
+                extra=self._attributes(
+                    written, outcome=str(outcome), duration=self.duration, error_class=error_class
+                ),
             )
         self._send_finished(written)
-        outcome = (
-            Outcome.SUCCEEDED if written.status == TaskResultStatus.SUCCESSFUL else Outcome.FAILED
+        return AttemptResult(
+            outcome=outcome, execution=written, error=error, duration=self.duration
         )
-        return AttemptResult(outcome=outcome, execution=written, error=error)
 
     def _describe(self, written: TaskExecution | LeaseLost, outcome: Outcome) -> AttemptResult:
         if isinstance(written, LeaseLost):

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from ..logging import task_extra
 from ..store import ExecutionStore, Lease
 from ..store.errors import LeaseLost
 
@@ -73,7 +74,11 @@ class Heartbeat:
             self._stopped = True
             self._beat.release()
         else:
-            logger.error("heartbeat did not stop in time execution_id=%s", self._lease.execution_id)
+            logger.error(
+                "heartbeat did not stop in time execution_id=%s",
+                self._lease.execution_id,
+                extra=task_extra(self._lease.execution),
+            )
             self._stopped = True
         return self._lease
 
@@ -100,7 +105,11 @@ class Heartbeat:
                 # the lease while another worker takes the execution over.
                 renewed = self.store.renew(self._lease, lease_duration=self.duration, timeout=left)
             except LeaseLost:
-                logger.warning("lease lost execution_id=%s", self._lease.execution_id)
+                logger.warning(
+                    "lease lost execution_id=%s",
+                    self._lease.execution_id,
+                    extra=task_extra(self._lease.execution, outcome="lease_lost"),
+                )
                 return self._lose()
             except Exception:
                 if time.monotonic() >= self._expiry - self._margin:
@@ -109,6 +118,7 @@ class Heartbeat:
                     "heartbeat failed, retrying execution_id=%s",
                     self._lease.execution_id,
                     exc_info=True,
+                    extra=task_extra(self._lease.execution),
                 )
                 self._next = min(self._next, self._expiry - self._margin)
                 return True
@@ -122,7 +132,11 @@ class Heartbeat:
 
     def _give_up(self) -> bool:
         """The lease is (about to be) gone without a renewal: stop before a new owner starts."""
-        logger.error("heartbeat failing past the lease execution_id=%s", self._lease.execution_id)
+        logger.error(
+            "heartbeat failing past the lease execution_id=%s",
+            self._lease.execution_id,
+            extra=task_extra(self._lease.execution),
+        )
         return self._lose()
 
     def _lose(self) -> bool:

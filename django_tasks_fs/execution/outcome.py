@@ -38,6 +38,7 @@ class AttemptResult:
     execution: TaskExecution | None = None
     reason: ClaimReason | None = None
     error: str = ""  #: a failed attempt's exception, as Python prints it: "ValueError: boom"
+    duration: float | None = None  #: seconds the task ran (None: it did not run)
 
     @property
     def wants_retry(self) -> bool:

@@ -8,6 +8,7 @@ batch falls back to one compare-and-set per attempt.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable
@@ -51,7 +52,9 @@ class BufferedRecorder:
         self.store = store
         self.delay = delay
         self.results: list[AttemptResult] = []
-        self._pending: list[tuple[Lease, Step, Then]] = []
+        #: Each write with the context it was made in: its ``then`` runs in it (the
+        #: attempt's log attributes, django_tasks_fs.logging), on whichever thread flushes.
+        self._pending: list[tuple[Lease, Step, Then, contextvars.Context]] = []
         self._oldest = 0.0
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
@@ -63,7 +66,7 @@ class BufferedRecorder:
         with self._lock:
             if not self._pending:
                 self._oldest = time.monotonic()
-            self._pending.append((lease, step, then))
+            self._pending.append((lease, step, then, contextvars.copy_context()))
 
     def flush(self) -> None:
         """Commit everything buffered so far."""
@@ -72,9 +75,9 @@ class BufferedRecorder:
                 pending, self._pending = self._pending, []
             if not pending:
                 return
-            written = self.store.write_many([(lease, step) for lease, step, _ in pending])
-            for (_, _, then), outcome in zip(pending, written, strict=True):
-                self.results.append(then(outcome))
+            written = self.store.write_many([(lease, step) for lease, step, _, _ in pending])
+            for (_, _, then, context), outcome in zip(pending, written, strict=True):
+                self.results.append(context.run(then, outcome))
 
     def _run(self) -> None:
         # While the main thread runs a long task, earlier results must not wait for it.

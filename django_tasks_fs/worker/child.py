@@ -16,6 +16,7 @@ import threading
 from multiprocessing.connection import Connection
 
 from ..exceptions import StoreUnavailable
+from ..logging import log_context
 from .chunks import CLAIMED, Done, run_chunk, worker_name
 from .logs import configure_logging
 from .startup import report_started
@@ -26,6 +27,11 @@ logger = logging.getLogger(__name__)
 def serve(conn: Connection, stop: threading.Event) -> None:
     """Run the jobs received on ``conn`` and send back what became of them."""
     name = worker_name()
+    with log_context(worker_id=name):
+        _serve(conn, stop, name)
+
+
+def _serve(conn: Connection, stop: threading.Event, name: str) -> None:
     while True:
         try:
             job = conn.recv()

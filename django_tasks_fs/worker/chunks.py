@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..exceptions import WorkerStartError
 from ..execution.attempt import Attempt
-from ..execution.outcome import AttemptResult, Outcome
+from ..execution.outcome import AttemptResult, Outcome, error_type
 from ..execution.recorders import BufferedRecorder
 from ..registry import get_backend
 from ..store import TaskExecution, transitions
@@ -43,6 +43,11 @@ class Done:
     execution_id: str
     outcome: str
     detail: str = ""
+    #: For the worker's metrics and log records (see worker/metrics.py):
+    duration: float | None = None  #: seconds the task ran (None: it did not run)
+    error_class: str = ""  #: the failed attempt's exception class path
+    attempt: int | None = None  #: the attempt's number, once claimed
+    worker_id: str = ""  #: the process that ran it
 
 
 #: A finished job and what became of each of its executions.
@@ -64,6 +69,20 @@ def worker_name() -> str:
 
 def _detail(result: AttemptResult) -> str:
     return f"error={result.error}" if result.error else ""
+
+
+def _done(result: AttemptResult, name: str, execution_id: str | None = None) -> Done:
+    """What became of one attempt, as the worker's child reports it."""
+    execution = result.execution
+    return Done(
+        execution_id=execution_id or (execution.id if execution is not None else "?"),
+        outcome=str(result.outcome),
+        detail=_detail(result),
+        duration=result.duration,
+        error_class=error_type(result) or "",
+        attempt=execution.attempts if execution is not None else None,
+        worker_id=name,
+    )
 
 
 def run_chunk(
@@ -101,11 +120,7 @@ def run_chunk(
                 recorder.results.append(result)
     finally:
         results = recorder.close()
-    for result in results:
-        execution_id = result.execution.id if result.execution is not None else "?"
-        done.append(
-            Done(execution_id=execution_id, outcome=str(result.outcome), detail=_detail(result))
-        )
+    done += [_done(result, name) for result in results]
     return done
 
 
@@ -117,9 +132,7 @@ def fail_chunk(job: Job, name: str, error: str) -> list[Done]:
     for execution in job.executions:
         attempt = Attempt(backend, execution.id, worker_id=name, known=execution)
         result = attempt.fail_unstarted(WorkerStartError(error))
-        done.append(
-            Done(execution_id=execution.id, outcome=str(result.outcome), detail=_detail(result))
-        )
+        done.append(_done(result, name, execution.id))
     return done
 
 

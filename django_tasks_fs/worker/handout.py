@@ -24,10 +24,12 @@ from multiprocessing.connection import wait
 
 from ..backends.base import FirestoreBackend
 from ..execution.outcome import Outcome
+from ..logging import task_extra
 from ..store import TaskExecution
 from .chunks import Done, Finished, Job, fail_chunk, worker_name
 from .feeds import Wakeup
 from .job_runner import JobRunner
+from .metrics import Metrics
 from .startup import StartFailures
 from .warm_pool import WarmPool
 
@@ -83,6 +85,7 @@ class HandOut:
         #: The last poll's ready query came back full on some backend (there may be more).
         self.last_poll_full = False
         self.stats = Stats()
+        self.metrics = Metrics()  #: the attempts the children reported (/metrics)
         self.gave_up: str | None = None  #: why the children are given up on
 
     def queues_of(self, backend: FirestoreBackend) -> list[str] | None:
@@ -289,6 +292,8 @@ class HandOut:
                 if oldest in self.in_flight:
                     break
                 del self._handed[oldest]
+            self.metrics.observe(job, results)
+            by_id = {e.id: e for e in job.executions}
             for done in results:
                 self.stats.finished += 1
                 self.stats.outcomes[done.outcome] = self.stats.outcomes.get(done.outcome, 0) + 1
@@ -297,6 +302,7 @@ class HandOut:
                     done.execution_id,
                     done.outcome,
                     done.detail,
+                    extra=_extra(job, done, by_id),
                 )
 
     def _give_up_on_unstartable(self) -> list[Finished]:
@@ -371,6 +377,21 @@ class HandOut:
             deadline = time.monotonic() + 30
             while self.busy() and time.monotonic() < deadline:
                 self.collect(0.5)
+
+
+def _extra(job: Job, done: Done, by_id: dict[str, TaskExecution]) -> dict[str, object]:
+    """The log attributes of what a child reported (the execution as handed out, then
+    the attempt's own number, process, duration and error)."""
+    return task_extra(
+        by_id.get(done.execution_id),
+        execution_id=done.execution_id,
+        backend=job.backend,
+        attempt=done.attempt,
+        worker_id=done.worker_id or None,
+        outcome=done.outcome,
+        duration=done.duration,
+        error_class=done.error_class,
+    )
 
 
 def _seconds_until(when: datetime, backend: FirestoreBackend) -> float:

@@ -7,12 +7,20 @@ the ``django`` loggers (``django.tasks``: "Task ... state=FAILED") on the consol
 handler (``logging.basicConfig``) printed each of them a second time. Our handler
 skips a record only when a console handler below the root has printed it, so each
 record prints once with ``DEBUG`` on or off, and none is dropped.
+
+Every record gets the structured attributes of :mod:`django_tasks_fs.logging`
+(execution id, task path, ...); with ``DJANGO_TASKS_FS_LOG_FORMAT=json`` in the
+environment (inherited by the worker's processes) the handler prints them as Cloud
+Logging JSON instead of text.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+
+from ..logging import FORMAT_ENV, CloudLoggingFormatter, TaskAttributes
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -48,8 +56,10 @@ def configure_logging(level: int, fmt: str = FORMAT) -> None:
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(fmt))
+        json_lines = os.environ.get(FORMAT_ENV, "").lower() == "json"
+        handler.setFormatter(CloudLoggingFormatter() if json_lines else logging.Formatter(fmt))
         handler.addFilter(PrintedOnce())
+        handler.addFilter(TaskAttributes())
         root.addHandler(handler)
         root.setLevel(level)
     logging.getLogger("django_tasks_fs").setLevel(level)

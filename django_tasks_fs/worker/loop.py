@@ -45,15 +45,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from ..backends.base import FirestoreBackend
 from ..exceptions import StoreNotConfigured, StoreUnavailable
+from ..logging import log_context
 from ..scheduling.local import LocalCron
-from .chunks import Finished
+from .chunks import Finished, worker_name
 from .feeds import REFRESH, Feeds, Wakeup
 from .handout import HandOut, Stats
+from .health import Health
 from .outage import OutageReport
 from .startup import settings_module
+
+if TYPE_CHECKING:
+    from .health_server import HealthServer
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +98,7 @@ class WorkerSettings:
     catch_up: bool = False
     shutdown_grace: float = 30.0
     log_level: int = logging.WARNING
+    health_port: int | None = None  #: serve /healthz and /metrics on this port (0: any free)
 
 
 class Worker:
@@ -109,6 +116,8 @@ class Worker:
         self._stop_requested = False
         self._signals = 0
         self.outage = OutageReport()
+        self.health = Health(self.outage)
+        self._server: HealthServer | None = None
         started = settings.backends[0].executions.clock.now() if settings.backends else None
         self.cron = (
             LocalCron(settings.backends, started=started, catch_up=settings.catch_up)
@@ -165,6 +174,7 @@ class Worker:
         return found
 
     def _collect(self, timeout: float) -> list[Finished]:
+        self.health.waiting(timeout)
         return self.handout.collect(timeout, self.wakeup)
 
     def _retries_soon(self) -> bool:
@@ -183,16 +193,62 @@ class Worker:
 
     def run(self) -> Stats:
         """Serve until stopped (or, with once/burst, until the work is done)."""
+        if self.settings.health_port is not None and self._server is None:
+            self.serve_health()
         self.handout.start()
         try:
-            self._loop()
-            self.feeds.close()
-            self.handout.drain(self.settings.shutdown_grace)
+            with log_context(worker_id=worker_name()):
+                self._loop()
+                self.health.stopping = True
+                self.feeds.close()
+                self.handout.drain(self.settings.shutdown_grace)
         finally:
             self.feeds.close()
             self.handout.stop()
             self.wakeup.close()
+            if self._server is not None:
+                self._server.stop()
+                self._server = None
         return self.handout.stats
+
+    def serve_health(self) -> int:
+        """Start serving /healthz and /metrics on ``settings.health_port`` (``run()`` does
+        it when not done yet); return the port. Raises OSError if it cannot listen."""
+        from .health_server import HealthServer  # only with --health-port (start-up time)
+
+        port = self.settings.health_port or 0
+        server = HealthServer(port, verdict=self.health.verdict, metrics=self.metrics_text)
+        self._server = server.start()
+        return server.port
+
+    def metrics_text(self) -> str:
+        """``/metrics``: the children's attempts counted here, and the worker's state."""
+        handout = self.handout
+        gauges = {
+            "in_flight": (
+                "Executions handed to a process and not finished.",
+                len(handout.in_flight),
+            ),
+            "backlog": (
+                "Due executions this worker has read and not handed out yet (not the queue's"
+                " depth: see manage.py tasks_check).",
+                len(handout.backlog),
+            ),
+            "up": ("1 while /healthz answers 200.", int(self.health.verdict().healthy)),
+            "firestore_reachable": (
+                "0 while the last poll or listener could not reach Firestore.",
+                int(not self.outage.cut_off),
+            ),
+            "loop_last_step_seconds": (
+                "Seconds since the worker loop last took a turn.",
+                round(self.health.since_step(), 3),
+            ),
+            "processes_started_total": (
+                "Worker processes started.",
+                handout.stats.processes_started,
+            ),
+        }
+        return handout.metrics.render(gauges)
 
     def _loop(self) -> None:
         state = _LoopState()
@@ -214,6 +270,7 @@ class Worker:
     def _step(self, state: _LoopState) -> bool:
         """One turn of the loop; True when a --once / --burst run is complete."""
         self.wakeup.clear()  # a delivery (or a signal) from now on wakes the next wait
+        self.health.stepped()
         now = time.monotonic()
         if self.feeds.open and self.feeds.failed(now):
             logger.info("listener lost (%s); polling until Firestore answers", self.feeds.error)

@@ -137,3 +137,14 @@ def test_the_admin_says_what_a_pending_dispatch_means(cloud: Any) -> None:
         sent.evolve(status=TaskResultStatus.FAILED),
     ):
         assert dispatch_state_label(plain) == str(plain.dispatch_state)
+
+
+def test_the_sweepers_record_carries_the_backend(
+    cloud: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    tasks.noop.using(backend="cloud").enqueue()
+    with caplog.at_level("INFO", logger="django_tasks_fs.dispatching"):
+        assert sweep(cloud, grace=timedelta(0)).dispatched == 1
+    (record,) = [r for r in caplog.records if r.name == "django_tasks_fs.dispatching"]
+    assert record.getMessage().startswith("sweep backend=cloud pending=1 dispatched=1")
+    assert record.backend == "cloud"  # type: ignore[attr-defined]

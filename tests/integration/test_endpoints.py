@@ -395,3 +395,26 @@ def test_certificates_are_cached(
             {"execution_id": execution.id, "backend": "cloud"},
         )
     assert len(calls) == 1
+
+
+def test_each_delivery_is_logged_with_the_executions_attributes(
+    cloud: Any, issuer: TokenIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    execution = stored(cloud, "", task_path="tests.tasks.failing", args=[], max_attempts=2)
+    body = {"execution_id": execution.id, "backend": "cloud"}
+    with caplog.at_level("INFO", logger="django_tasks_fs"):
+        post("/tasks/execute/", tokens.sign(issuer), body, **{"X-CloudTasks-TaskName": "t1"})
+    ours = [r for r in caplog.records if r.name.startswith("django_tasks_fs")]
+    assert [r.getMessage().split(" execution_id")[0] for r in ours] == [
+        "attempt failed, will retry",
+        "executed",
+    ]
+    for record in ours:
+        assert record.execution_id == execution.id  # type: ignore[attr-defined]
+        assert record.task_path == "tests.tasks.failing"  # type: ignore[attr-defined]
+        assert (record.backend, record.queue) == ("cloud", "default")  # type: ignore[attr-defined]
+        assert record.attempt == 1  # type: ignore[attr-defined]
+        assert record.worker_id == "cloud-tasks:t1"  # type: ignore[attr-defined]
+        assert record.outcome == "retry"  # type: ignore[attr-defined]
+        assert record.error_class == "builtins.ValueError"  # type: ignore[attr-defined]
+        assert record.duration >= 0  # type: ignore[attr-defined]

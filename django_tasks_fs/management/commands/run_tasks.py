@@ -61,6 +61,13 @@ class Command(BaseCommand):
             default=None,
             help="Seconds running tasks get to finish after the first SIGINT/SIGTERM.",
         )
+        parser.add_argument(
+            "--health-port",
+            type=int,
+            default=None,
+            metavar="PORT",
+            help="Serve /healthz (liveness) and /metrics (Prometheus) on this port.",
+        )
 
     @firestore_errors()
     def handle(self, *args: Any, **options: Any) -> None:
@@ -75,6 +82,9 @@ class Command(BaseCommand):
         max_workers = options["max_workers"] or max(c.max_workers for c in configs)
         if max_workers < 1:
             raise CommandError("--max-workers must be at least 1.")
+        port = options["health_port"]
+        if port is not None and not 0 <= port <= 65535:
+            raise CommandError(f"--health-port must be a port number, not {port}.")
         settings = WorkerSettings(
             backends=backends,
             queues=options["queues"] or None,
@@ -90,17 +100,26 @@ class Command(BaseCommand):
                 else max(c.shutdown_grace_seconds for c in configs)
             ),
             log_level=level,
+            health_port=options["health_port"],
         )
         try:
             worker = Worker(settings)
         except (ValueError, ImproperlyConfigured) as exc:
             raise CommandError(str(exc)) from exc
+        health = ""
+        if settings.health_port is not None:
+            try:
+                health = f" health_port={worker.serve_health()}"
+            except OSError as exc:
+                raise CommandError(
+                    f"--health-port {settings.health_port}: cannot listen ({exc.strerror or exc})."
+                ) from None
         worker.install_signal_handlers()
         if options["verbosity"] >= 1:
             self.stdout.write(
                 f"run_tasks: backends={','.join(b.alias for b in backends)} "
                 f"max_workers={settings.max_workers} batch_size={settings.batch_size} "
-                f"poll_interval={settings.poll_interval}s"
+                f"poll_interval={settings.poll_interval}s{health}"
             )
         stats = worker.run()
         if options["verbosity"] >= 1:
