@@ -19,7 +19,10 @@ def enqueue_many(task: Any, calls: Iterable[Call]) -> list[FirestoreTaskResult]:
     The task's options (backend, queue, priority, run_after: set them with
     ``task.using(...)``) apply to every call. Every call is checked as ``enqueue()``
     checks one before anything is written. Raises UnknownBackend when the task's
-    backend is not a django_tasks_fs one. See the backend's ``enqueue_many()``.
+    backend is not a django_tasks_fs one; StoreUnavailable when a commit failed (the
+    commits run concurrently: its ``enqueued`` holds the results of the calls that were
+    enqueued, ``not_enqueued`` the positions of those that were not). See the backend's
+    ``enqueue_many()``.
     """
     return get_backend(task.backend).enqueue_many(task, calls)
 

@@ -106,9 +106,12 @@ class StoreUnavailable(TaskFsError):
     new execution would have had. ``maybe_written`` is False when no attempt reached
     Firestore (the task was not enqueued); True when one may have been received and
     applied late (read the result by ``execution_id`` once Firestore is back to know).
-    From ``enqueue_many()``, ``enqueued`` holds the results of the calls enqueued
-    before the failure: the first ``len(enqueued)`` calls, in order; ``execution_id``
-    and ``maybe_written`` then speak for the next commit's executions.
+    From ``enqueue_many()`` (its commits run concurrently, so any of them may fail):
+    ``enqueued`` holds the results of the calls that were enqueued, in call order, and
+    ``not_enqueued`` the positions (0-based, ascending) of the calls that were not:
+    retry exactly those. ``execution_id`` is then the first execution of the first
+    failed commit, and ``maybe_written`` is True if any failed commit may still be
+    applied (its calls are then in ``not_enqueued`` but may turn up).
     """
 
     def __init__(
@@ -118,11 +121,13 @@ class StoreUnavailable(TaskFsError):
         execution_id: str = "",
         maybe_written: bool = False,
         enqueued: Sequence[Any] = (),
+        not_enqueued: Sequence[int] = (),
     ):
         super().__init__(message)
         self.execution_id = execution_id
         self.maybe_written = maybe_written
         self.enqueued: list[Any] = list(enqueued)
+        self.not_enqueued: list[int] = list(not_enqueued)
 
 
 class StoreNotConfigured(TaskFsError, ImproperlyConfigured):

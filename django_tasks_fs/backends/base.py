@@ -29,6 +29,7 @@ from ..store import (
     new_execution_id,
 )
 from ..store.codec import encode_json
+from ..store.executions.batches import COMMIT_CONCURRENCY, write_batches
 from ..store.unique_keys import UniqueKeys
 from ..tasks import Task
 from ..tracing import producer_batch_span, producer_span
@@ -107,6 +108,8 @@ class FirestoreBackend(BaseTaskBackend):
     option_kind: ClassVar[Kind] = Kind.ALL
     #: Seconds ``enqueue()`` may spend writing the execution (see ENQUEUE_TIMEOUT).
     enqueue_timeout: float = ENQUEUE_TIMEOUT
+    #: Commits of one ``enqueue_many()`` in flight at once.
+    commit_concurrency: int = COMMIT_CONCURRENCY
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
@@ -317,10 +320,12 @@ class FirestoreBackend(BaseTaskBackend):
         What ``enqueue()`` checks is checked for every call before anything is written
         (InvalidTask, NotJSONSerializable, PayloadTooLarge naming the call by position,
         MissingCloudResource): then nothing is written. The documents go in commits of
-        up to 500, then each execution is dispatched as ``enqueue()`` does (Google Cloud
-        backends send concurrently). Raises StoreUnavailable when a commit is not taken
-        within ``enqueue_timeout``: its ``enqueued`` holds the results of the calls
-        before it, which were enqueued.
+        up to 500, ``commit_concurrency`` of them in flight at once, then each execution
+        written is dispatched as ``enqueue()`` does (Google Cloud backends send
+        concurrently). Raises StoreUnavailable when a commit is not taken within
+        ``enqueue_timeout`` (commits not started by then are not sent): its ``enqueued``
+        holds the results of the calls that were enqueued (in call order) and
+        ``not_enqueued`` the positions of the calls that were not.
         """
         self.validate_task(task)
         arguments = [checked_call(i, call) for i, call in enumerate(calls)]
@@ -331,22 +336,28 @@ class FirestoreBackend(BaseTaskBackend):
             executions = [with_arguments(template, a, trace_context=carrier) for a in arguments]
             if is_unique(task):
                 return enqueue_unique_many(self, task, executions)
-            batches = self.executions.plan_creates(executions)
-            written: list[TaskExecution] = []
-            try:
-                for batch in batches:
-                    written += self.executions.create_batch(batch, timeout=self.enqueue_timeout)
-            except StoreUnavailable as exc:
-                enqueued = self._enqueued(task, written)
-                raise StoreUnavailable(
-                    f"{exc} The first {len(enqueued)} of {len(executions)} calls were "
-                    f"enqueued (their results are in .enqueued); the others were not, "
-                    f"unless maybe_written (then the failed commit's may be).",
-                    execution_id=exc.execution_id,
-                    maybe_written=exc.maybe_written,
-                    enqueued=enqueued,
-                ) from exc
-            return self._enqueued(task, written)
+            store = self.executions
+            outcome = write_batches(
+                lambda batch: store.create_batch(batch, timeout=self.enqueue_timeout),
+                store.plan_creates(executions),
+                concurrency=self.commit_concurrency,
+            )
+            enqueued = self._enqueued(task, outcome.written)
+            if not outcome.errors:
+                return enqueued
+            outage = outcome.outage
+            if outage is None:
+                raise outcome.errors[0]  # not an outage (a bug): as it was raised
+            raise StoreUnavailable(
+                f"{outage} {len(enqueued)} of {len(executions)} calls were enqueued (their "
+                f"results are in .enqueued); calls {outcome.not_written_spans} were not "
+                f"(their positions are in .not_enqueued: retry those), unless maybe_written "
+                f"(then a failed commit's may be).",
+                execution_id=outage.execution_id,
+                maybe_written=outcome.maybe_written,
+                enqueued=enqueued,
+                not_enqueued=outcome.not_written,
+            ) from outage
 
     async def aenqueue_many(self, task: Any, calls: Iterable[Call]) -> list[FirestoreTaskResult]:
         """See enqueue_many()."""

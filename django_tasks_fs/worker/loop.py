@@ -397,10 +397,12 @@ class Worker:
         # the processes work on the current one.
         handout = self.handout
         wanted = len(handout.backlog) < low_water and (now >= state.next_poll or state.more)
+        found: int | None = None  #: new executions found by this turn's reclaiming poll
         if wanted and not (settings.once and state.polled_once):
             reclaim = now >= state.next_reclaim
-            found = self._poll(reclaim=reclaim)
-            state.more = found >= low_water
+            polled = self._poll(reclaim=reclaim)
+            found = polled if reclaim else None
+            state.more = polled >= low_water
             state.polled_once = True
             state.next_poll = now + settings.poll_interval
             if reclaim:
@@ -410,7 +412,11 @@ class Worker:
         if settings.once and state.polled_once and idle:
             return True
         if settings.burst and state.polled_once and idle and not state.more:
-            if self._poll(reclaim=True) == 0 and not self._retries_soon():
+            # Confirm with a poll, unless this turn's came back empty (nothing ran or
+            # finished since: a worker's start on an empty queue sends one poll, not two).
+            if found != 0:
+                found = self._poll(reclaim=True)
+            if found == 0 and not self._retries_soon():
                 return True
             if not handout.backlog:
                 self._collect(settings.poll_interval)

@@ -174,30 +174,114 @@ def test_large_documents_split_commits_by_size(counts: OpCounts) -> None:
     assert counts.commits == 2  # 9 documents (about 8 MiB), then 3
 
 
-def test_a_failed_commit_reports_the_calls_enqueued_before_it(
-    backend: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _failing_commit(
+    backend: Any, monkeypatch: pytest.MonkeyPatch, *, fail: int, together: int = 1
+) -> list[int]:
+    """Make the commit of the batch starting at call ``fail`` (``args == [fail]``) raise
+    StoreUnavailable; the first ``together`` commits wait for each other before going on
+    (all of them in flight at once). Returns the first call of each commit sent."""
     store = backend.executions
     real = store.create_batch
-    made: list[int] = []
+    sent: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(together, timeout=30) if together > 1 else None
 
     def create_batch(batch: Any, **kwargs: Any) -> list[TaskExecution]:
-        made.append(len(batch.documents))
-        if len(made) == 2:
-            first = batch.documents[0][0].id
-            raise StoreUnavailable("Firestore is unreachable.", execution_id=first)
+        first = batch.documents[0][0]
+        with lock:
+            sent.append(first.args[0])
+            waits = barrier is not None and len(sent) <= together
+        if waits:
+            assert barrier is not None
+            barrier.wait()
+        if first.args == [fail]:
+            raise StoreUnavailable("Firestore is unreachable.", execution_id=first.id)
         return list(real(batch, **kwargs))
 
     monkeypatch.setattr(store, "create_batch", create_batch)
+    return sent
+
+
+def test_a_failed_middle_commit_leaves_the_others_written(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits 0-499, 500-999 and 1000-1199 in flight together; the middle one fails."""
+    monkeypatch.setattr(backend, "commit_concurrency", 4)
+    sent = _failing_commit(backend, monkeypatch, fail=500, together=3)
     with pytest.raises(StoreUnavailable) as raised:
-        enqueue_many(tasks.echo, [((i,), {}) for i in range(700)])
-    assert made == [500, 200]
+        enqueue_many(tasks.echo, [((i,), {}) for i in range(1200)])
+    assert sorted(sent) == [0, 500, 1000]
     error = raised.value
-    assert "The first 500 of 700 calls were enqueued" in str(error)
-    assert [r.args for r in error.enqueued] == [[i] for i in range(500)]
+    expected = [*range(500), *range(1000, 1200)]
+    assert [r.args for r in error.enqueued] == [[i] for i in expected]  # call order
+    assert error.not_enqueued == list(range(500, 1000))
+    assert "700 of 1200 calls were enqueued" in str(error)
+    assert "calls 500-999 were not" in str(error)
     assert error.maybe_written is False
     assert sorted(e.id for e in stored(backend)) == sorted(r.id for r in error.enqueued)
     assert error.execution_id not in {r.id for r in error.enqueued}
+
+
+def test_retrying_the_calls_not_enqueued_enqueues_each_call_once(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = [((i,), {}) for i in range(1200)]
+    _failing_commit(backend, monkeypatch, fail=500, together=3)
+    with pytest.raises(StoreUnavailable) as raised:
+        enqueue_many(tasks.echo, calls)
+    monkeypatch.undo()  # Firestore is back
+    enqueue_many(tasks.echo, [calls[i] for i in raised.value.not_enqueued])
+    assert sorted(e.args[0] for e in stored(backend)) == list(range(1200))
+
+
+def test_after_a_failed_commit_the_commits_not_started_are_not_sent(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One commit at a time: the second fails, the third is never sent (an outage
+    would make it wait its whole timeout too)."""
+    monkeypatch.setattr(backend, "commit_concurrency", 1)
+    sent = _failing_commit(backend, monkeypatch, fail=500)
+    with pytest.raises(StoreUnavailable) as raised:
+        enqueue_many(tasks.echo, [((i,), {}) for i in range(1200)])
+    assert sent == [0, 500]
+    error = raised.value
+    assert [r.args for r in error.enqueued] == [[i] for i in range(500)]
+    assert error.not_enqueued == list(range(500, 1200))
+    assert "500 of 1200 calls were enqueued" in str(error)
+    assert sorted(e.id for e in stored(backend)) == sorted(r.id for r in error.enqueued)
+
+
+def test_commits_run_concurrently_within_the_bound(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bound = 2
+    monkeypatch.setattr(backend, "commit_concurrency", bound)
+    store = backend.executions
+    real = store.create_batch
+    lock = threading.Lock()
+    in_flight, most, sent = 0, 0, 0
+    together = threading.Barrier(bound, timeout=30)  # the first `bound` wait for each other
+
+    def create_batch(batch: Any, **kwargs: Any) -> list[TaskExecution]:
+        nonlocal in_flight, most, sent
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+            sent += 1
+            first_wave = sent <= bound
+        if first_wave:
+            together.wait()
+        try:
+            return list(real(batch, **kwargs))
+        finally:
+            with lock:
+                in_flight -= 1
+
+    monkeypatch.setattr(store, "create_batch", create_batch)
+    results = enqueue_many(tasks.echo, [((i,), {}) for i in range(2100)])
+    assert (most, sent) == (bound, 5)
+    assert [r.args for r in results] == [[i] for i in range(2100)]
+    assert len(stored(backend)) == 2100
 
 
 # -- Google Cloud backends: dispatch (the sends are faked; tests/e2e sends for real) --

@@ -178,3 +178,19 @@ def test_cloud_options_are_typed_once_validated() -> None:
     cloud, missing = CloudOptions.require("c", options, backend="CloudTasksBackend")
     assert cloud is None
     assert [p.id for p in problems + missing] == ["django_tasks_fs.E002", "django_tasks_fs.E006"]
+
+
+def test_run_tasks_refuses_a_backend_its_checks_refuse(settings: Any) -> None:
+    """run_tasks runs only this library's tagged checks, so it checks the backends it
+    serves itself (E005 is no option problem: ensure_configured() lets it through)."""
+    from django.core.management import CommandError, call_command
+
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django_tasks_fs.backends.ProcessBackend",
+            "QUEUES": [f"q{i}" for i in range(31)],
+            "OPTIONS": {"project_id": "p", "store": "memory"},
+        }
+    }
+    with pytest.raises(CommandError, match=r"django_tasks_fs\.E005"):
+        call_command("run_tasks", "--burst")

@@ -423,3 +423,30 @@ def test_a_chunk_reports_its_claim_before_it_runs(backend: Any) -> None:
     done = run_chunk(job, "test-worker", threading.Event(), on_claimed=on_claimed)
     assert seen == [{str(TaskResultStatus.RUNNING)}]
     assert [d.outcome for d in done] == ["succeeded"] * 3
+
+
+def test_a_burst_on_an_empty_queue_sends_one_poll(
+    settings: Any, memory_project: str, monkeypatch: Any
+) -> None:
+    """Worker start-up on an empty queue: the clock read, the schedules, one poll (ready,
+    expired leases) and the look-ahead for retries, then exit: no confirming second poll
+    right after the first came back empty."""
+    from django.tasks import task_backends
+
+    from tests.settings import tasks_setting
+
+    counts: OpCounts = enable_counting()
+    try:
+        settings.TASKS = tasks_setting(memory_project, store="memory")
+        backend: Any = task_backends["default"]
+        counts.reset()
+        worker = burst_worker(backend, monkeypatch, max_workers=2, batch_size=4, burst=True)
+        stats = worker.run()
+        assert stats.finished == 0
+        sent = counts.as_dict()
+        assert sent["queries"] == 4, sent  # schedules, ready, expired leases, retries soon
+        assert sent["rpcs"] == 5, sent  # and the server's time
+        assert sent["listens"] == 0, sent
+    finally:
+        disable_counting()
+        counts.reset()

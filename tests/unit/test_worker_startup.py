@@ -115,3 +115,22 @@ def test_printed_once_ignores_handlers_that_are_not_consoles(
     child.info("both")
     assert console.getvalue() == "both\n"
     assert root.getvalue() == "both\n"
+
+
+def test_the_worker_command_imports_no_cron_library_and_checks_only_its_own() -> None:
+    """Start-up cost (benchmarks/startup.py): croniter is imported once a schedule needs
+    it, and run_tasks runs this library's system checks (and its backends'), not
+    Django's whole set (the migration autodetector check imports the migrations)."""
+    import subprocess
+
+    probe = (
+        "import sys, django; django.setup(); "
+        "from django.core.management import load_command_class; "
+        "command = load_command_class('django_tasks_fs', 'run_tasks'); "
+        "print(command.requires_system_checks, 'croniter' in sys.modules)"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["['django_tasks_fs']", "False"]

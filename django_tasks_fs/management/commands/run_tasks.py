@@ -19,6 +19,11 @@ VERBOSITY_LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: lo
 
 class Command(BaseCommand):
     help = "Run tasks enqueued on ProcessBackend backends (state in Firestore)."
+    #: Only this library's system checks, plus each served backend's own (in handle()):
+    #: a worker serves no HTTP and runs no migrations, and Django's other checks (URLs,
+    #: templates, the migration autodetector) were a third of its start-up beyond its
+    #: floor (docs/benchmarks.md). ``manage.py check`` still runs them all.
+    requires_system_checks = ["django_tasks_fs"]
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -76,6 +81,9 @@ class Command(BaseCommand):
             raise CommandError("No ProcessBackend is configured in TASKS.")
         for backend in backends:
             backend.ensure_configured()
+        problems = [m for b in backends for m in b.check() if m.is_serious()]
+        if problems:
+            raise CommandError("\n".join(str(m) for m in problems))
         level = VERBOSITY_LEVELS.get(options["verbosity"], logging.DEBUG)
         configure_logging(level)
         configs = [b.config for b in backends]

@@ -16,6 +16,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..calls import Calls
 from ..client import StoreSettings
+from .create_writes import create_write
 from .ordering import effective_order, sort_key
 from .protocol import (
     DESCENDING,
@@ -161,18 +162,22 @@ class FirestoreOps:
         unique: UniqueCreate | None = None,
     ) -> datetime | None:
         check_distinct([Create(collection, id, data) for id, data in documents])
-        refs = [(self._ref(collection, id), data) for id, data in documents]
+        refs = [self._ref(collection, id) for id, _ in documents]
+        # Encoded once, not again by each try's batch.create(): see create_writes.
+        writes = [
+            create_write(ref._document_path, data)
+            for ref, (_, data) in zip(refs, documents, strict=True)
+        ]
 
         def build() -> Any:
             batch = self.client.batch()
-            for ref, data in refs:
-                batch.create(ref, data)
+            batch._add_write_pbs(writes)
             return batch
 
         try:
             if unique is not None:
                 return self.calls.commit_unique(
-                    build, refs[0][0], timeout=timeout, subject=unique.subject, verb=unique.verb
+                    build, refs[0], timeout=timeout, subject=unique.subject, verb=unique.verb
                 )
             return self.calls.commit(build())
         except _REFUSALS as exc:
