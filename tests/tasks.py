@@ -204,3 +204,11 @@ def crash_at(context: TaskContext, path: str, token: str, seconds: float, point:
     if dies:
         os.kill(pid, 9)
     return token
+
+
+@task
+def record_group(group_id: str, summary: dict[str, int], path: str, label: str) -> str:
+    """A group callback: one line per run, naming the group and its summary."""
+    line = f"{label} {group_id} {summary['size']} {summary['succeeded']} {summary['failed']}"
+    _record(path, line)
+    return line

@@ -24,6 +24,7 @@ from ..exceptions import (
     TaskNotImportable,
     TaskTimeout,
 )
+from ..group_completion import member_finished
 from ..results import load_task, to_task_result
 from ..store import Lease, TaskExecution, transitions
 from ..store.errors import ClaimReason, ClaimRefused, LeaseLost
@@ -116,6 +117,9 @@ class Attempt:
             )
             if refused.reason in CLOSING_REASONS and refused.execution is not None:
                 self._send_finished(refused.execution)
+            if refused.execution is not None:
+                # Finished already: its first worker may have died before checking its group.
+                member_finished(self.backend, refused.execution)
             return AttemptResult(
                 outcome=Outcome.REFUSED, execution=refused.execution, reason=refused.reason
             )
@@ -288,6 +292,7 @@ class Attempt:
                 error,
             )
         self._send_finished(written)
+        member_finished(self.backend, written)
         outcome = (
             Outcome.SUCCEEDED if written.status == TaskResultStatus.SUCCESSFUL else Outcome.FAILED
         )

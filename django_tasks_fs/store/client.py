@@ -65,6 +65,10 @@ class StoreSettings:
     def slots_collection(self) -> str:
         return f"{self.collection_prefix}schedule_slots"
 
+    @property
+    def groups_collection(self) -> str:
+        return f"{self.collection_prefix}groups"
+
     def resolved_project(self) -> str | None:
         """The project id to use, from the settings, the environment or the emulator default."""
         if self.project:

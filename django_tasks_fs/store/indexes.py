@@ -55,6 +55,10 @@ def _shapes() -> Iterable[QueryShape]:
             yield QueryShape("executions", frozenset(fields), ())  # count(): merged equalities
     yield QueryShape("executions", frozenset(), (("enqueued_at", DESC),))  # unfiltered listing
     yield QueryShape("schedules", frozenset(), ())  # all schedules, by document id
+    # a group's members (all; or counted by status): merged single-field indexes
+    yield QueryShape("executions", frozenset({"group_id"}), ())
+    yield QueryShape("executions", frozenset({"group_id", "status"}), ())
+    yield QueryShape("groups", frozenset({"status"}), (("created_at", ASC),))  # the sweepers
 
 
 #: Every query shape the store runs (those served by single-field indexes included).
@@ -64,7 +68,7 @@ QUERY_SHAPES: tuple[QueryShape, ...] = tuple(
     s for s in ALL_QUERY_SHAPES if s.needs_composite_index()
 )
 #: The library's collections, without the prefix.
-COLLECTIONS = ("executions", "schedules", "schedule_slots")
+COLLECTIONS = ("executions", "schedules", "schedule_slots", "groups")
 
 
 def queried_fields(collection: str) -> frozenset[str]:
@@ -96,7 +100,7 @@ UNINDEXED_FIELDS: Mapping[str, frozenset[str]] = {
             # per-attempt bookkeeping and flags
             "takes_context", "attempts", "max_attempts", "run_once", "timeout_seconds",
             "lease_owner", "force_cancel", "redispatches", "redispatched_attempt",
-            "cloud_task_name", "cloud_run_execution", "scheduled_task",
+            "cloud_task_name", "cloud_run_execution", "scheduled_task", "group_size",
         }
     ),
     "schedules": frozenset(
@@ -110,9 +114,19 @@ UNINDEXED_FIELDS: Mapping[str, frozenset[str]] = {
     "schedule_slots": frozenset(
         {"schedule", "slot", "execution_id", "created_at", "expires_at"}
     ),
+    "groups": frozenset(
+        {
+            "backend", "size", "on_complete", "on_success", "completed_at", "succeeded",
+            "failed", "callback_ids", "expires_at",
+        }
+    ),
 }  # fmt: skip
 #: The timestamp a Firestore TTL policy deletes documents by, per collection.
-TTL_FIELDS: Mapping[str, str] = {"executions": "expires_at", "schedule_slots": "expires_at"}
+TTL_FIELDS: Mapping[str, str] = {
+    "executions": "expires_at",
+    "schedule_slots": "expires_at",
+    "groups": "expires_at",
+}
 
 
 def covers(index: QueryShape, query: QueryShape) -> bool:

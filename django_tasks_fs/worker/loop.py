@@ -48,6 +48,7 @@ from types import FrameType
 
 from ..backends.base import FirestoreBackend
 from ..exceptions import StoreNotConfigured, StoreUnavailable
+from ..group_completion import sweep_groups
 from ..scheduling.local import LocalCron
 from .chunks import Finished
 from .feeds import REFRESH, Feeds, Wakeup
@@ -63,6 +64,10 @@ RECLAIM_INTERVAL = 1.0
 ERROR_BACKOFF = 1.0
 #: Seconds after a listener broke before listening again (once a poll succeeded).
 RELISTEN_BACKOFF = 5.0
+#: Seconds between two sweeps for task groups whose completion check was lost (one query
+#: per backend, one count per OPEN group older than a minute). The loop wakes at least
+#: every REFRESH, so a sweep runs within two of these.
+GROUP_SWEEP_INTERVAL = REFRESH
 
 
 @dataclass
@@ -75,6 +80,7 @@ class _LoopState:
     listen_after: float = 0.0  #: time.monotonic() before which not to listen again
     next_cron: float = 0.0
     next_force: float = 0.0
+    next_group_sweep: float = 0.0
 
 
 @dataclass
@@ -195,7 +201,8 @@ class Worker:
         return self.handout.stats
 
     def _loop(self) -> None:
-        state = _LoopState()
+        # The first group sweep waits: groups completed before a crash are found then.
+        state = _LoopState(next_group_sweep=time.monotonic() + GROUP_SWEEP_INTERVAL)
         while not self.stopping:
             try:
                 if self._step(state):
@@ -220,9 +227,20 @@ class Worker:
             self.feeds.close()
             state.listen_after = now + RELISTEN_BACKOFF
             state.next_poll = now
+        if now >= state.next_group_sweep:
+            state.next_group_sweep = now + GROUP_SWEEP_INTERVAL
+            self._sweep_groups()
         if self.feeds.open:
             return self._listen_step(state)
         return self._poll_step(state)
+
+    def _sweep_groups(self) -> None:
+        """Complete groups whose last member's check was lost (its worker died)."""
+        for backend in self.settings.backends:
+            try:
+                sweep_groups(backend)
+            except Exception:
+                logger.warning("group sweep failed backend=%s", backend.alias, exc_info=True)
 
     def _listen_step(self, state: _LoopState) -> bool:
         """One turn while listening: act on what the listeners delivered, then sleep
