@@ -75,6 +75,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.firestore]
             id="firestore-outage",
         ),
         pytest.param(
+            ["--scenario", "groups", "--executions", "60", "--groups", "4", "--kills", "2"],
+            id="groups",
+        ),
+        pytest.param(
             ["--scenario", "clock-skew", "--executions", "30", "--skew-kills", "2"],
             id="clock-skew",
             marks=pytest.mark.faketime,
@@ -98,6 +102,9 @@ def test_nothing_lost_or_duplicated(arguments: list[str]) -> None:
     assert result.get("taken_over", 0) == 0  # heartbeats kept every lease of a live body
     assert result.get("half_done_enqueues", 0) == 0  # "not enqueued" yet written, or not run once
     assert result.get("unclear_enqueue_errors", 0) == 0  # enqueue failed with StoreUnavailable
+    assert result.get("callbacks_missing", 0) == 0  # every group's callbacks ran
+    assert result.get("callbacks_enqueued_twice", 0) == 0
+    assert result.get("on_success_after_a_failure", 0) == 0
     if "bodies_run" in result:  # exactly one body each, plus one per body cut short
         # (killed, or stopped on a lost lease) or whose result was lost with its process
         extra = sum(

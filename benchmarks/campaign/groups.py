@@ -1,0 +1,152 @@
+"""Task groups under worker crashes and duplicate deliveries.
+
+``--groups`` groups share ``--executions`` members (``record_span`` bodies); every
+other group also has one member that fails for good. Each group has an ``on_complete``
+and an ``on_success`` callback that log one line per run. The ``run_tasks`` worker is
+killed with SIGKILL ``--kills`` times at random moments and restarted, while this
+process delivers random members again (``--duplicates`` extra attempts per member, as
+a platform's duplicate deliveries would: a claim race while it runs, a refused claim
+once it finished). Then the worker is left to finish every group.
+
+Counts members lost, bodies run twice at once, callbacks enqueued more than once or
+never, and ``on_success`` enqueued for a group with a failed member.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from .common import REPO_ROOT, final_statuses, setup
+from .spans import figures, read_bodies
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--groups", type=int, default=10, help="groups: how many groups")
+    parser.add_argument(
+        "--duplicates", type=int, default=2, help="groups: extra deliveries per member"
+    )
+
+
+def _deliver_again(backend: Any, ids: list[str], stop: threading.Event, done: list[int]) -> None:
+    """Attempt random members from this process (a duplicate delivery each)."""
+    from django_tasks_fs.execution.attempt import Attempt
+
+    for n, execution_id in enumerate(ids):
+        if stop.is_set():
+            return
+        Attempt(backend, execution_id, worker_id=f"duplicate-{n}").run()
+        done[0] += 1
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    executions, kills, group_count = args.executions, args.kills, args.groups
+    project = f"chaos-groups-{os.getpid()}"
+    setup(project)
+    from django.tasks import task_backends
+
+    from django_tasks_fs import enqueue_group
+    from django_tasks_fs.store.groups import GroupStatus
+    from tests import tasks
+
+    tmp = Path(tempfile.mkdtemp())
+    log, callbacks_log = tmp / "bodies.txt", tmp / "callbacks.txt"
+    backend: Any = task_backends["default"]
+    per_group = max(1, executions // group_count)
+    groups, members, failing = [], [], 0
+    for g in range(group_count):
+        calls: list[Any] = [
+            (tasks.record_span, (str(log), f"g{g}m{m}", 0.02), {}) for m in range(per_group)
+        ]
+        if g % 2:
+            calls.append((tasks.permanent, (), {}))
+            failing += 1
+        group = enqueue_group(
+            calls,
+            on_complete=(tasks.record_group, [str(callbacks_log), "complete"], {}),
+            on_success=(tasks.record_group, [str(callbacks_log), "success"], {}),
+        )
+        groups.append(group)
+        members += [m.id for m in group.members if m.task.name == "record_span"]
+    duplicates = [m.id for g in groups for m in g.members] * args.duplicates
+    random.shuffle(duplicates)
+    stop, delivered = threading.Event(), [0]
+    again = threading.Thread(target=_deliver_again, args=(backend, duplicates, stop, delivered))
+    env = {**os.environ, "TEST_FIRESTORE_PROJECT": project, "PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, "-m", "django", "run_tasks", "--backend", "default", "-v", "0"]
+    started = time.monotonic()
+    done_kills = 0
+    killed_at: dict[int, float] = {}
+    again.start()
+
+    def all_done() -> bool:
+        for group in groups:
+            stored = backend.groups.get(group.id)
+            if stored.status != GroupStatus.COMPLETE:
+                return False
+            if not all(backend.executions.get(i).is_finished for i in stored.callback_ids):
+                return False
+        return True
+
+    while True:
+        worker = subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)
+        if done_kills < kills:
+            time.sleep(random.uniform(0.5, 2.0))
+            os.killpg(worker.pid, signal.SIGKILL)
+            killed_at[worker.pid] = time.monotonic()
+            worker.wait()
+            done_kills += 1
+            continue
+        deadline = time.monotonic() + 600
+        while not all_done() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        stop.set()
+        again.join()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=120)
+        break
+    elapsed = time.monotonic() - started
+
+    final = final_statuses(backend.executions, members)
+    spans = figures(read_bodies(log, killed_at=killed_at), len(members))
+    runs = (
+        Counter(tuple(line.split()[:2]) for line in callbacks_log.read_text().splitlines())
+        if callbacks_log.exists()
+        else Counter()
+    )
+    stored = [backend.groups.get(g.id) for g in groups]
+    expected = {(kind, g.id) for g in stored for kind in ("complete", "success")}
+    expected -= {("success", g.id) for g in stored if g.failed}
+    # Every execution in the store is a member or a callback: any beyond the expected
+    # callbacks would be a second one.
+    extra_callbacks = backend.executions.count() - len(members) - failing - len(expected)
+    return {
+        "scenario": "groups",
+        "groups": group_count,
+        "executions": len(members),
+        "failing_members": failing,
+        "kill_9": done_kills,
+        "duplicate_deliveries": delivered[0],
+        **spans,
+        "lost": len(members) - final.get("SUCCESSFUL", 0),
+        "stuck_running_or_ready": final.get("RUNNING", 0) + final.get("READY", 0),
+        "groups_completed": sum(1 for g in stored if g.status == GroupStatus.COMPLETE),
+        "callbacks_expected": len(expected),
+        "callbacks_missing": len(expected - set(runs)),
+        "callbacks_enqueued_twice": max(0, extra_callbacks),
+        "callback_reruns": sum(c - 1 for c in runs.values() if c > 1),  # killed mid-body
+        "on_success_after_a_failure": sum(
+            1 for g in stored if g.failed and ("success", g.id) in runs
+        ),
+        "seconds": round(elapsed, 1),
+    }
