@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     groups, members, failing = [], [], 0
     for g in range(group_count):
         calls: list[Any] = [
-            (tasks.record_span, (str(log), f"g{g}m{m}", 0.02), {}) for m in range(per_group)
+            (tasks.record_span, (str(log), f"g{g}m{m}", 0.05), {}) for m in range(per_group)
         ]
         if g % 2:
             calls.append((tasks.permanent, (), {}))
@@ -101,7 +101,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     while True:
         worker = subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)
         if done_kills < kills:
-            time.sleep(random.uniform(0.5, 2.0))
+            # Once this worker runs bodies (a kill while it starts would hit no body).
+            ran = len(log.read_text().splitlines()) if log.exists() else 0
+            until = time.monotonic() + 20
+            while time.monotonic() < until and (
+                not log.exists() or len(log.read_text().splitlines()) <= ran
+            ):
+                time.sleep(0.05)
+            time.sleep(random.uniform(0.1, 1.0))
             os.killpg(worker.pid, signal.SIGKILL)
             killed_at[worker.pid] = time.monotonic()
             worker.wait()
