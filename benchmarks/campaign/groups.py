@@ -39,14 +39,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _deliver_again(backend: Any, ids: list[str], stop: threading.Event, done: list[int]) -> None:
-    """Attempt random members from this process (a duplicate delivery each)."""
+    """Attempt random members from this process once the worker has taken them (a
+    duplicate delivery each: refused while its lease lives, a takeover once a killed
+    worker's lease expired, refused once finished)."""
+    from django.tasks import TaskResultStatus
+
     from django_tasks_fs.execution.attempt import Attempt
 
-    for n, execution_id in enumerate(ids):
-        if stop.is_set():
-            return
-        Attempt(backend, execution_id, worker_id=f"duplicate-{n}").run()
+    pending = list(ids)
+    while pending and not stop.is_set():
+        execution_id = pending.pop(0)
+        if backend.executions.get(execution_id).status == TaskResultStatus.READY:
+            pending.append(execution_id)  # not delivered yet: its duplicate comes later
+            time.sleep(0.01)
+            continue
+        Attempt(backend, execution_id, worker_id=f"duplicate-{done[0]}").run()
         done[0] += 1
+
+
+def _ran_in(log: Path, process_group: int) -> bool:
+    """Has a body started in this worker's process group? (see tests.tasks.record_span)"""
+    if not log.exists():
+        return False
+    return any(
+        line.startswith("start") and line.split()[-1] == str(process_group)
+        for line in log.read_text().splitlines()
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -102,11 +120,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         worker = subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)
         if done_kills < kills:
             # Once this worker runs bodies (a kill while it starts would hit no body).
-            ran = len(log.read_text().splitlines()) if log.exists() else 0
-            until = time.monotonic() + 20
-            while time.monotonic() < until and (
-                not log.exists() or len(log.read_text().splitlines()) <= ran
-            ):
+            until = time.monotonic() + 30
+            while time.monotonic() < until and not _ran_in(log, worker.pid):
                 time.sleep(0.05)
             time.sleep(random.uniform(0.1, 1.0))
             os.killpg(worker.pid, signal.SIGKILL)
