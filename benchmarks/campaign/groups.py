@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--groups", type=int, default=10, help="groups: how many groups")
     parser.add_argument(
         "--duplicates", type=int, default=2, help="groups: extra deliveries per member"
+    )
+    parser.add_argument(
+        "--sweep-seconds",
+        type=float,
+        default=0.0,
+        help="groups: also sweep groups from here this often (0: only run_tasks' own sweep)",
     )
 
 
@@ -116,6 +123,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 return False
         return True
 
+    def sweep_now() -> None:
+        from django_tasks_fs.group_completion import sweep_groups
+
+        while not stop.wait(args.sweep_seconds):
+            sweep_groups(backend, grace=timedelta(0))
+
+    if args.sweep_seconds:
+        threading.Thread(target=sweep_now, daemon=True).start()
     while True:
         worker = subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)
         if done_kills < kills:
@@ -147,6 +162,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         else Counter()
     )
     stored = [backend.groups.get(g.id) for g in groups]
+    # How long after its last member finished each group completed (a lost check waits
+    # for a sweep).
+    lags = [
+        (g.completed_at - max(m.finished_at for m in backend.groups.members(g.id))).total_seconds()
+        for g in stored
+        if g.completed_at is not None
+    ]
     expected = {(kind, g.id) for g in stored for kind in ("complete", "success")}
     expected -= {("success", g.id) for g in stored if g.failed}
     # Every execution in the store is a member or a callback: any beyond the expected
@@ -170,5 +192,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "on_success_after_a_failure": sum(
             1 for g in stored if g.failed and ("success", g.id) in runs
         ),
+        "completion_lag_max_seconds": round(max(lags, default=0.0), 2),
+        "completed_by_a_sweep": sum(1 for lag in lags if lag > 5),
         "seconds": round(elapsed, 1),
     }

@@ -14,7 +14,7 @@ from django.tasks import TaskResultStatus, task_backends
 from django_tasks_fs import enqueue_group, get_group
 from django_tasks_fs.store.groups import GroupStatus
 from tests import tasks
-from tests.acceptance.test_worker import background_worker, lines
+from tests.acceptance.test_worker import background_worker, lines, run_worker
 from tests.conftest import wait_until
 
 MEMBERS = 30
@@ -61,3 +61,18 @@ def test_kill_9_during_a_group_then_its_callbacks_run_once(
     assert Counter(m.status for m in done.members) == Counter(
         {TaskResultStatus.SUCCESSFUL: MEMBERS}
     )
+
+
+def test_a_burst_worker_runs_the_members_then_the_callbacks(
+    tasks_project: str, tmp_path: Path
+) -> None:
+    callbacks_log = tmp_path / "callbacks.txt"
+    group = enqueue_group(
+        [(tasks.noop, (), {}), (tasks.permanent, (), {}), (tasks.noop, (), {})],
+        on_complete=(tasks.record_group, [str(callbacks_log), "complete"], {}),
+        on_success=(tasks.record_group, [str(callbacks_log), "success"], {}),
+    )
+    done = run_worker(tasks_project, "--burst")
+    assert done.returncode == 0, done.stdout
+    assert lines(callbacks_log) == [f"complete {group.id} 3 2 1"]  # on_success: not enqueued
+    assert get_group(group.id).callback_ids == (f"{group.id}-complete",)

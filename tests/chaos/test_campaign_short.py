@@ -75,7 +75,18 @@ pytestmark = [pytest.mark.slow, pytest.mark.firestore]
             id="firestore-outage",
         ),
         pytest.param(
-            ["--scenario", "groups", "--executions", "60", "--groups", "4", "--kills", "2"],
+            [
+                "--scenario",
+                "groups",
+                "--executions",
+                "40",
+                "--groups",
+                "4",
+                "--kills",
+                "1",
+                "--duplicates",
+                "1",
+            ],
             id="groups",
         ),
         pytest.param(
