@@ -42,7 +42,7 @@ import os
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from types import FrameType
 
@@ -80,7 +80,8 @@ class _LoopState:
     listen_after: float = 0.0  #: time.monotonic() before which not to listen again
     next_cron: float = 0.0
     next_force: float = 0.0
-    next_group_sweep: float = 0.0
+    #: The first group sweep waits: groups left by a crash are found then.
+    next_group_sweep: float = field(default_factory=lambda: time.monotonic() + GROUP_SWEEP_INTERVAL)
 
 
 @dataclass
@@ -201,8 +202,7 @@ class Worker:
         return self.handout.stats
 
     def _loop(self) -> None:
-        # The first group sweep waits: groups completed before a crash are found then.
-        state = _LoopState(next_group_sweep=time.monotonic() + GROUP_SWEEP_INTERVAL)
+        state = _LoopState()
         while not self.stopping:
             try:
                 if self._step(state):

@@ -250,3 +250,28 @@ def test_the_async_twins(memory: str, log: Path) -> None:
     )
     assert group.size == 1
     assert async_to_sync(group.arefresh)().status == GroupStatus.OPEN
+
+
+def test_run_tasks_sweeps_groups_once_a_sweep_is_due(
+    memory: str, log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_tasks_fs import group_completion
+    from django_tasks_fs.worker import loop
+    from tests.unit.test_worker_feeds import burst_worker
+
+    group = enqueue_group(tasks.noop, [((), {})] * 2, **callbacks(log))
+    finish_members_without_checks(monkeypatch)
+    monkeypatch.setattr(
+        loop,
+        "sweep_groups",
+        lambda backend: group_completion.sweep_groups(backend, grace=timedelta(0)),
+    )
+    backend: Any = task_backends["default"]
+    worker = burst_worker(backend, monkeypatch, max_workers=1, batch_size=4, listen=False)
+    state = loop._LoopState()
+    assert state.next_group_sweep > 0  # not at start-up: a minute later
+    worker._step(state)
+    assert backend.groups.get(group.id).status == GroupStatus.OPEN
+    state.next_group_sweep = 0.0
+    worker._step(state)
+    assert backend.groups.get(group.id).status == GroupStatus.COMPLETE
