@@ -72,8 +72,8 @@ def test_index_document_and_command(tasks_project: str) -> None:
         "indexes": [],
     } in document["fieldOverrides"]
     assert (
-        len(document["indexes"]) == len(QUERY_SHAPES) == 5 + 15
-    )  # the worker's queries, and every combination of listing filters
+        len(document["indexes"]) == len(QUERY_SHAPES) == 5 + 15 + 1
+    )  # the worker's queries, every combination of listing filters, the group sweepers'
 
 
 def test_the_command_prints_the_gcloud_commands_for_each_database(
@@ -92,8 +92,8 @@ def test_the_command_prints_the_gcloud_commands_for_each_database(
     )
     lines = out.getvalue().splitlines()
     exemptions = sum(len(f) for f in UNINDEXED_FIELDS.values())
-    # two databases: each its composite indexes, its exemptions and 2 TTL policies
-    assert len(lines) == 2 * (len(QUERY_SHAPES) + exemptions + 2)
+    # two databases: each its composite indexes, its exemptions and 3 TTL policies
+    assert len(lines) == 2 * (len(QUERY_SHAPES) + exemptions + 3)
     where = f"'--database=(default)' --project={tasks_project} --async"
     assert lines[0] == (
         "gcloud firestore indexes composite create --collection-group=t_executions "
@@ -108,8 +108,11 @@ def test_the_command_prints_the_gcloud_commands_for_each_database(
         f"--enable-ttl {where}",
         "gcloud firestore fields ttls update expires_at --collection-group=t_schedule_slots "
         f"--enable-ttl {where}",
+        f"gcloud firestore fields ttls update expires_at --collection-group=t_groups --enable-ttl {where}",
         "gcloud firestore fields ttls update expires_at --collection-group=t_executions "
         "--enable-ttl --database=tasks --project=p2 --async",
         "gcloud firestore fields ttls update expires_at --collection-group=t_schedule_slots "
+        "--enable-ttl --database=tasks --project=p2 --async",
+        "gcloud firestore fields ttls update expires_at --collection-group=t_groups "
         "--enable-ttl --database=tasks --project=p2 --async",
     ]
