@@ -118,7 +118,9 @@ def _callbacks(
     for kind, spec in wanted:
         if spec is None:
             continue
-        task = load_task(spec.task_path).using(queue_name=spec.queue_name, priority=spec.priority)
+        task = load_task(spec.task_path).using(
+            backend=backend.alias, queue_name=spec.queue_name, priority=spec.priority
+        )
         execution = backend.build_execution(task, [group.id, summary, *spec.args], spec.kwargs)
         built.append((task, execution.evolve(id=callback_execution_id(group.id, kind))))
     return built

@@ -74,3 +74,26 @@ def test_a_group_of_100_under_20_deliveries_each_runs_its_callbacks_once(
         assert (stored.status, stored.attempts) == (TaskResultStatus.SUCCESSFUL, 1)
     members = Counter(m.status for m in cloud.groups.members(group.id))
     assert members == Counter({TaskResultStatus.SUCCESSFUL: MEMBERS})
+
+
+def test_a_group_on_cloud_run_jobs_runs_its_callback_once(
+    cloud_project: str, tmp_path: Path
+) -> None:
+    members_log, callbacks_log = tmp_path / "members.txt", tmp_path / "callbacks.txt"
+    jobs: Any = task_backends["cloudjobs"]
+    group = enqueue_group(
+        tasks.record.using(backend="cloudjobs", queue_name="e2e-job"),
+        [((str(members_log), f"m{i}"), {}) for i in range(3)],
+        on_complete=(
+            tasks.record_group.using(backend="cloudjobs", queue_name="e2e-job"),
+            [str(callbacks_log), "complete"],
+            {},
+        ),
+    )
+    wait_until(lambda: len(lines(callbacks_log)) == 1, timeout=120)
+    assert sorted(lines(members_log)) == ["m0", "m1", "m2"]
+    assert lines(callbacks_log) == [f"complete {group.id} 3 3 0"]
+    done = jobs.groups.get(group.id)
+    assert done.callback_ids == [f"{group.id}-complete"]
+    wait_until(lambda: jobs.executions.get(done.callback_ids[0]).is_finished, timeout=60)
+    assert jobs.executions.get(done.callback_ids[0]).status == TaskResultStatus.SUCCESSFUL
