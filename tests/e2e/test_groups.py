@@ -7,12 +7,15 @@ from __future__ import annotations
 import random
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.tasks import TaskResultStatus, task_backends
 
 from django_tasks_fs import enqueue_group
+from django_tasks_fs.dispatching import sweep
 from django_tasks_fs.emulators.gcloud.server import GoogleCloudEmulator
 from django_tasks_fs.store.groups import GroupStatus
 from tests import tasks, tokens
@@ -97,3 +100,24 @@ def test_a_group_on_cloud_run_jobs_runs_its_callback_once(
     assert done.callback_ids == [f"{group.id}-complete"]
     wait_until(lambda: jobs.executions.get(done.callback_ids[0]).is_finished, timeout=60)
     assert jobs.executions.get(done.callback_ids[0]).status == TaskResultStatus.SUCCESSFUL
+
+
+def test_the_sweeper_completes_a_group_whose_last_check_was_lost(
+    cloud_project: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    members_log, callbacks_log = tmp_path / "members.txt", tmp_path / "callbacks.txt"
+    cloud: Any = task_backends["cloud"]
+    # Every member's worker "dies" between its final write and the group check.
+    monkeypatch.setattr("django_tasks_fs.execution.attempt.member_finished", lambda *a: None)
+    group = enqueue_group(
+        tasks.record.using(backend="cloud"),
+        [((str(members_log), f"m{i}"), {}) for i in range(2)],
+        on_complete=(tasks.record_group.using(backend="cloud"), [str(callbacks_log), "x"], {}),
+    )
+    wait_until(lambda: len(lines(members_log)) == 2, timeout=60)
+    wait_until(lambda: all(m.is_finished for m in cloud.groups.members(group.id)), timeout=30)
+    monkeypatch.undo()
+    assert cloud.groups.get(group.id).status == GroupStatus.OPEN
+    assert sweep(cloud, grace=timedelta(0)).groups_completed == 1
+    assert sweep(cloud, grace=timedelta(0)).groups_completed == 0
+    wait_until(lambda: lines(callbacks_log) == [f"x {group.id} 2 2 0"], timeout=60)
