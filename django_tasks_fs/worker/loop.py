@@ -65,9 +65,12 @@ ERROR_BACKOFF = 1.0
 #: Seconds after a listener broke before listening again (once a poll succeeded).
 RELISTEN_BACKOFF = 5.0
 #: Seconds between two sweeps for task groups whose completion check was lost (one query
-#: per backend, one count per OPEN group older than a minute). The loop wakes at least
-#: every REFRESH, so a sweep runs within two of these.
+#: per backend, one count per OPEN group older than a minute), while this worker runs
+#: tasks. The loop wakes at least every REFRESH, so a sweep runs within two of these.
 GROUP_SWEEP_INTERVAL = REFRESH
+#: While nothing ran here since the last sweep: an idle worker sends one query per
+#: backend this often (a group left by another worker's crash is found then).
+GROUP_SWEEP_IDLE_INTERVAL = 10 * REFRESH
 
 
 @dataclass
@@ -82,6 +85,9 @@ class _LoopState:
     next_force: float = 0.0
     #: The first group sweep waits: groups left by a crash are found then.
     next_group_sweep: float = field(default_factory=lambda: time.monotonic() + GROUP_SWEEP_INTERVAL)
+    #: Attempts finished here at the last group sweep (none since: the idle interval).
+    swept_after: int = -1
+    last_group_sweep: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -229,7 +235,11 @@ class Worker:
             state.next_poll = now
         if now >= state.next_group_sweep:
             state.next_group_sweep = now + GROUP_SWEEP_INTERVAL
-            self._sweep_groups()
+            finished = self.handout.stats.finished
+            idle = finished == state.swept_after
+            if not idle or now >= state.last_group_sweep + GROUP_SWEEP_IDLE_INTERVAL:
+                state.swept_after, state.last_group_sweep = finished, now
+                self._sweep_groups()
         if self.feeds.open:
             return self._listen_step(state)
         return self._poll_step(state)

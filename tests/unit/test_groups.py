@@ -275,3 +275,24 @@ def test_run_tasks_sweeps_groups_once_a_sweep_is_due(
     state.next_group_sweep = 0.0
     worker._step(state)
     assert backend.groups.get(group.id).status == GroupStatus.COMPLETE
+    for _ in range(50):  # the worker runs the callbacks
+        worker._step(state)
+        if worker.handout.stats.finished == 2:
+            break
+    state.next_group_sweep = 0.0
+    worker._step(state)  # a sweep: something ran since the last one
+    # Nothing ran here since: the next sweep waits for the idle interval.
+    later = enqueue_group(tasks.noop, [((), {})], **callbacks(log))
+    finish_members_without_checks(monkeypatch)
+    monkeypatch.setattr(
+        loop,
+        "sweep_groups",
+        lambda backend: group_completion.sweep_groups(backend, grace=timedelta(0)),
+    )
+    state.next_group_sweep = 0.0
+    worker._step(state)
+    assert backend.groups.get(later.id).status == GroupStatus.OPEN
+    state.next_group_sweep = 0.0
+    state.last_group_sweep -= loop.GROUP_SWEEP_IDLE_INTERVAL
+    worker._step(state)
+    assert backend.groups.get(later.id).status == GroupStatus.COMPLETE
