@@ -6,6 +6,7 @@
     uv run python benchmarks/chaos.py --scenario firestore-outage --executions 300
     uv run python benchmarks/chaos.py --scenario clock-skew --executions 300
     uv run python benchmarks/chaos.py --scenario unique-keys --executions 2000 --kills 5
+    uv run python benchmarks/chaos.py --scenario groups --executions 500 --groups 10 --kills 10
 
 The scenarios live in ``benchmarks/campaign/`` (one module each, described there); all
 run against the official Firestore emulator started here. Prints one JSON line with the
@@ -26,6 +27,7 @@ from campaign import (
     api_faults,
     clock_skew,
     duplicates,
+    groups,
     load,
     outage,
     run_jobs_crash,
@@ -42,6 +44,7 @@ SCENARIOS: dict[str, ModuleType] = {
     "firestore-outage": outage,
     "clock-skew": clock_skew,
     "unique-keys": unique_keys,
+    "groups": groups,
 }
 
 
@@ -76,6 +79,9 @@ def main() -> int:
         or result.get("half_done_enqueues")  # "not enqueued", yet written or run
         or result.get("unclear_enqueue_errors")  # not StoreUnavailable
         or result.get("orphans")  # written, yet no enqueue returned it
+        or result.get("callbacks_missing")  # a group's callback never ran
+        or result.get("callbacks_enqueued_twice")
+        or result.get("on_success_after_a_failure")
     )
     return 1 if bad else 0
 

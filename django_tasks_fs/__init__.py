@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         ContentionError,
         ExecutionNotFound,
         GoogleCloudError,
+        GroupNotFound,
         MissingCloudResource,
         NotJSONSerializable,
         PayloadError,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
         WorkerLost,
         WorkerStartError,
     )
+    from .groups import GroupResult, aenqueue_group, aget_group, enqueue_group, get_group
     from .scheduling import delete_scheduled_task, rename_scheduled_task, schedule_task
     from .store import CancelOutcome, ScheduledTask
 
@@ -42,6 +44,8 @@ __all__ = [
     "ContentionError",
     "ExecutionNotFound",
     "GoogleCloudError",
+    "GroupNotFound",
+    "GroupResult",
     "MissingCloudResource",
     "NotJSONSerializable",
     "PayloadError",
@@ -59,10 +63,14 @@ __all__ = [
     "WorkerLost",
     "WorkerStartError",
     "__version__",
+    "aenqueue_group",
     "aenqueue_many",
+    "aget_group",
     "cancel_task",
     "delete_scheduled_task",
+    "enqueue_group",
     "enqueue_many",
+    "get_group",
     "is_task_cancelled",
     "rename_scheduled_task",
     "schedule_task",
@@ -72,6 +80,11 @@ __all__ = [
 _LAZY = {
     "enqueue_many": ".bulk",
     "aenqueue_many": ".bulk",
+    "enqueue_group": ".groups",
+    "aenqueue_group": ".groups",
+    "get_group": ".groups",
+    "aget_group": ".groups",
+    "GroupResult": ".groups",
     "cancel_task": ".cancellation",
     "is_task_cancelled": ".cancellation",
     "schedule_task": ".scheduling",
@@ -82,6 +95,7 @@ _LAZY = {
     "ContentionError": ".exceptions",
     "ExecutionNotFound": ".exceptions",
     "GoogleCloudError": ".exceptions",
+    "GroupNotFound": ".exceptions",
     "MissingCloudResource": ".exceptions",
     "NotJSONSerializable": ".exceptions",
     "PayloadError": ".exceptions",

@@ -7,6 +7,7 @@ from typing import Any
 from django.tasks import TaskResult
 
 from .backends.base import FirestoreBackend
+from .group_completion import member_finished
 from .registry import backend_holding, get_backend
 from .store import CancelOutcome
 from .tasks import TaskContext
@@ -42,6 +43,8 @@ def cancel(backend: FirestoreBackend, execution_id: str, *, force: bool = False)
     execution, outcome = backend.executions.cancel(execution_id, force=force)
     if force and outcome == CancelOutcome.REQUESTED:
         backend.force_stop(execution)
+    if outcome == CancelOutcome.CANCELLED:
+        member_finished(backend, execution)  # a group member that will never run
     return outcome
 
 

@@ -8,6 +8,8 @@
   Tasks de-duplicates by task name, a Cloud Run resend finds the job execution it
   started), and each execution is sent again at most once this way. One whose queue or
   job does not exist is closed FAILED with that error, not sent again.
+* Task groups whose completion check was lost (the last member's worker died right
+  after its finishing write): completed here, their callbacks enqueued once.
 * Abandoned: dispatched, not finished, and the platform has (probably) stopped
   delivering: a worker died holding the lease while every platform retry met that live
   lease, or the deliveries ran out. These are marked PENDING with a new dispatch number
@@ -25,6 +27,7 @@ from datetime import timedelta
 
 from .backends.google_cloud import GoogleCloudBackend
 from .exceptions import MissingCloudResource
+from .group_completion import sweep_groups
 from .logging import task_extra
 from .store import DispatchState, TaskExecution
 
@@ -44,6 +47,7 @@ class SweepReport:
 
     dispatched: int  #: PENDING executions now accepted by the platform
     redispatched: int  #: abandoned executions handed to the platform again
+    groups_completed: int = 0  #: task groups completed (their callbacks enqueued)
 
 
 def sweep(
@@ -72,6 +76,8 @@ def sweep(
         # or it would come back in every sweep (and crowd out the ones that need a send).
         store.set_dispatch(finished.id, DispatchState.DISPATCHED, known=finished)
     dispatched = sum(1 for e in pending if not e.is_finished and _send(backend, e, resend=True))
+    # After the sends: a group completed here has its callbacks dispatched at once.
+    groups = sweep_groups(backend, grace=grace, limit=limit)
     if pending or abandoned:
         logger.info(
             "sweep backend=%s pending=%d dispatched=%d abandoned=%d redispatched=%d",
@@ -82,7 +88,7 @@ def sweep(
             redispatched,
             extra=task_extra(backend=backend.alias),
         )
-    return SweepReport(dispatched=dispatched, redispatched=redispatched)
+    return SweepReport(dispatched=dispatched, redispatched=redispatched, groups_completed=groups)
 
 
 def _send(backend: GoogleCloudBackend, execution: TaskExecution, *, resend: bool) -> bool:

@@ -8,6 +8,7 @@
     │   └── PayloadTooLarge          the document would pass Firestore's 1 MiB limit
     ├── ExecutionNotFound (TaskResultDoesNotExist)
     ├── ScheduleNotFound (LookupError)
+    ├── GroupNotFound (LookupError)
     ├── UnknownBackend (InvalidTaskBackend)  an alias is not a configured backend of ours
     ├── TaskNotImportable (ImportError)      an execution's or schedule's task path
     ├── ContentionError              a document kept changing under a compare-and-set
@@ -59,6 +60,10 @@ class ExecutionNotFound(TaskFsError, TaskResultDoesNotExist):
 
 class ScheduleNotFound(TaskFsError, LookupError):
     """No scheduled task has this name."""
+
+
+class GroupNotFound(TaskFsError, LookupError):
+    """No task group has this id."""
 
 
 class UnknownBackend(TaskFsError, InvalidTaskBackend):

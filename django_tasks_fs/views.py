@@ -249,6 +249,7 @@ def _sweep(request: HttpRequest, backends: list[GoogleCloudBackend]) -> JsonResp
         200,
         dispatched={alias: r.dispatched for alias, r in reports.items()},
         redispatched={alias: r.redispatched for alias, r in reports.items()},
+        groups_completed={alias: r.groups_completed for alias, r in reports.items()},
     )
 
 

@@ -24,7 +24,7 @@ from django_tasks_fs.store.indexes import (
 )
 from django_tasks_fs.store.ops import DOCUMENT_ID, MemoryOps, Query
 
-COLLECTIONS = ("executions", "schedule_slots", "schedules", "unique_keys")
+COLLECTIONS = ("executions", "schedule_slots", "schedules", "unique_keys", "groups")
 EQUALITY_OPS = {"EQUAL", "IN"}
 _recorded: set[QueryShape] = set()
 _lock = threading.Lock()

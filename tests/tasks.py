@@ -287,3 +287,11 @@ def unique_span(context: TaskContext, path: str, key: str, seconds: float) -> st
     """``record_span`` with a unique key, its token ``key/execution id`` (the campaign's
     unique-keys scenario reads back that no two executions of a key ran at once)."""
     return str(record_span.call(path, f"{key}/{context.task_result.id}", seconds))
+
+
+@task
+def record_group(group_id: str, summary: dict[str, int], path: str, label: str) -> str:
+    """A group callback: one line per run, naming the group and its summary."""
+    line = f"{label} {group_id} {summary['size']} {summary['succeeded']} {summary['failed']}"
+    _record(path, line)
+    return line

@@ -173,6 +173,8 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
             ("Scheduled task", e.scheduled_task or ""),
             ("Expires", local(e.expires_at)),
         ]
+        if e.group_id is not None:  # read from the execution itself: no extra read
+            fields.append(("Group", f"{e.group_id} (one of {e.group_size} members)"))
         runtime = [
             ("Lease owner", e.lease_owner or ""),
             ("Lease expires", local(e.lease_expires_at)),

@@ -30,6 +30,7 @@ from ..store import (
 )
 from ..store.codec import encode_json
 from ..store.executions.batches import COMMIT_CONCURRENCY, write_batches
+from ..store.groups import GroupStore
 from ..store.unique_keys import UniqueKeys
 from ..tasks import Task
 from ..tracing import producer_batch_span, producer_span
@@ -134,6 +135,11 @@ class FirestoreBackend(BaseTaskBackend):
     @cached_property
     def unique_keys(self) -> UniqueKeys:
         return UniqueKeys(self.executions)
+
+    @cached_property
+    def groups(self) -> GroupStore:
+        self.ensure_configured()
+        return GroupStore(self.config.store_settings())
 
     @cached_property
     def schedules(self) -> ScheduleStore:
@@ -313,9 +319,11 @@ class FirestoreBackend(BaseTaskBackend):
         task_enqueued.send(type(self), task_result=result)
         return result
 
-    def enqueue_many(self, task: Any, calls: Iterable[Call]) -> list[FirestoreTaskResult]:
+    def enqueue_many(
+        self, task: Any, calls: Iterable[Call], **fields: Any
+    ) -> list[FirestoreTaskResult]:
         """Enqueue ``task`` once per ``(args, kwargs)`` in ``calls``; return READY results
-        in the order of ``calls``.
+        in the order of ``calls``. ``fields`` go into every new document (e.g. a group's).
 
         What ``enqueue()`` checks is checked for every call before anything is written
         (InvalidTask, NotJSONSerializable, PayloadTooLarge naming the call by position,
@@ -333,7 +341,9 @@ class FirestoreBackend(BaseTaskBackend):
             return []
         template = self.new_execution(task)
         with producer_batch_span(self, template, len(arguments)) as carrier:
-            executions = [with_arguments(template, a, trace_context=carrier) for a in arguments]
+            executions = [
+                with_arguments(template, a, trace_context=carrier, **fields) for a in arguments
+            ]
             if is_unique(task):
                 return enqueue_unique_many(self, task, executions)
             store = self.executions

@@ -26,6 +26,7 @@ from ..exceptions import (
     TaskNotImportable,
     TaskTimeout,
 )
+from ..group_completion import member_finished
 from ..logging import log_context, task_extra
 from ..policy import recorded_delay, retries_on
 from ..results import load_task, to_task_result
@@ -149,6 +150,9 @@ class Attempt:
             )
             if refused.reason in CLOSING_REASONS and refused.execution is not None:
                 self._send_finished(refused.execution)
+            if refused.execution is not None:
+                # Finished already: its first worker may have died before checking its group.
+                member_finished(self.backend, refused.execution)
             return AttemptResult(
                 outcome=Outcome.REFUSED, execution=refused.execution, reason=refused.reason
             )
@@ -390,6 +394,7 @@ class Attempt:
                 ),
             )
         self._send_finished(written)
+        member_finished(self.backend, written)
         return AttemptResult(
             outcome=outcome, execution=written, error=error, duration=self.duration
         )

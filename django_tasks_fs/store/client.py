@@ -69,6 +69,10 @@ class StoreSettings:
     def unique_keys_collection(self) -> str:
         return f"{self.collection_prefix}unique_keys"
 
+    @property
+    def groups_collection(self) -> str:
+        return f"{self.collection_prefix}groups"
+
     def resolved_project(self) -> str | None:
         """The project id to use, from the settings, the environment or the emulator default."""
         if self.project:

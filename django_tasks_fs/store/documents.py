@@ -95,6 +95,8 @@ class TaskExecution:
     cloud_task_name: str | None = None  #: Cloud Tasks task resource name
     cloud_run_execution: str | None = None  #: Cloud Run Jobs execution resource name
     scheduled_task: str | None = None  #: name of the ScheduledTask that enqueued it
+    group_id: str | None = None  #: the group it is a member of (store.groups)
+    group_size: int | None = None  #: how many members that group has
     expires_at: datetime | None = None  #: for a Firestore TTL policy; set when finished
     trace_context: dict[str, str] = field(
         default_factory=dict

@@ -60,6 +60,10 @@ def _shapes() -> Iterable[QueryShape]:
             yield QueryShape("executions", frozenset(fields), ())  # count(): merged equalities
     yield QueryShape("executions", frozenset(), (("enqueued_at", DESC),))  # unfiltered listing
     yield QueryShape("schedules", frozenset(), ())  # all schedules, by document id
+    # a group's members (all; or counted by status): merged single-field indexes
+    yield QueryShape("executions", frozenset({"group_id"}), ())
+    yield QueryShape("executions", frozenset({"group_id", "status"}), ())
+    yield QueryShape("groups", frozenset({"status"}), (("created_at", ASC),))  # the sweepers
 
 
 #: Every query shape the store runs (those served by single-field indexes included).
@@ -69,7 +73,7 @@ QUERY_SHAPES: tuple[QueryShape, ...] = tuple(
     s for s in ALL_QUERY_SHAPES if s.needs_composite_index()
 )
 #: The library's collections, without the prefix.
-COLLECTIONS = ("executions", "schedules", "schedule_slots", "unique_keys")
+COLLECTIONS = ("executions", "schedules", "schedule_slots", "unique_keys", "groups")
 
 
 def queried_fields(collection: str) -> frozenset[str]:
@@ -102,7 +106,7 @@ UNINDEXED_FIELDS: Mapping[str, frozenset[str]] = {
             "takes_context", "attempts", "max_attempts", "run_once", "timeout_seconds",
             "retry_policy",
             "lease_owner", "force_cancel", "redispatches", "redispatched_attempt",
-            "cloud_task_name", "cloud_run_execution", "scheduled_task",
+            "cloud_task_name", "cloud_run_execution", "scheduled_task", "group_size",
         }
     ),
     "schedules": frozenset(
@@ -119,12 +123,19 @@ UNINDEXED_FIELDS: Mapping[str, frozenset[str]] = {
     "unique_keys": frozenset(  # read by id only (see store.unique_keys)
         {"key", "backend", "task_path", "execution_id", "enqueued_at", "held_until", "expires_at"}
     ),
+    "groups": frozenset(
+        {
+            "backend", "size", "on_complete", "on_success", "completed_at", "succeeded",
+            "failed", "callback_ids", "expires_at",
+        }
+    ),
 }  # fmt: skip
 #: The timestamp a Firestore TTL policy deletes documents by, per collection.
 TTL_FIELDS: Mapping[str, str] = {
     "executions": "expires_at",
     "schedule_slots": "expires_at",
     "unique_keys": "expires_at",
+    "groups": "expires_at",
 }
 
 

@@ -42,13 +42,14 @@ import os
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from ..backends.base import FirestoreBackend
 from ..exceptions import StoreNotConfigured, StoreUnavailable
+from ..group_completion import sweep_groups
 from ..logging import log_context
 from ..scheduling.local import LocalCron
 from .chunks import Finished, worker_name
@@ -69,6 +70,13 @@ RECLAIM_INTERVAL = 1.0
 ERROR_BACKOFF = 1.0
 #: Seconds after a listener broke before listening again (once a poll succeeded).
 RELISTEN_BACKOFF = 5.0
+#: Seconds between two sweeps for task groups whose completion check was lost (one query
+#: per backend, one count per OPEN group older than a minute), while this worker runs
+#: tasks. The loop wakes at least every REFRESH, so a sweep runs within two of these.
+GROUP_SWEEP_INTERVAL = REFRESH
+#: While nothing ran here since the last sweep: an idle worker sends one query per
+#: backend this often (a group left by another worker's crash is found then).
+GROUP_SWEEP_IDLE_INTERVAL = 10 * REFRESH
 
 
 @dataclass
@@ -81,6 +89,11 @@ class _LoopState:
     listen_after: float = 0.0  #: time.monotonic() before which not to listen again
     next_cron: float = 0.0
     next_force: float = 0.0
+    #: The first group sweep waits: groups left by a crash are found then.
+    next_group_sweep: float = field(default_factory=lambda: time.monotonic() + GROUP_SWEEP_INTERVAL)
+    #: Attempts finished here at the last group sweep (none since: the idle interval).
+    swept_after: int = -1
+    last_group_sweep: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -277,9 +290,24 @@ class Worker:
             self.feeds.close()
             state.listen_after = now + RELISTEN_BACKOFF
             state.next_poll = now
+        if now >= state.next_group_sweep:
+            state.next_group_sweep = now + GROUP_SWEEP_INTERVAL
+            finished = self.handout.stats.finished
+            idle = finished == state.swept_after
+            if not idle or now >= state.last_group_sweep + GROUP_SWEEP_IDLE_INTERVAL:
+                state.swept_after, state.last_group_sweep = finished, now
+                self._sweep_groups()
         if self.feeds.open:
             return self._listen_step(state)
         return self._poll_step(state)
+
+    def _sweep_groups(self) -> None:
+        """Complete groups whose last member's check was lost (its worker died)."""
+        for backend in self.settings.backends:
+            try:
+                sweep_groups(backend)
+            except Exception:
+                logger.warning("group sweep failed backend=%s", backend.alias, exc_info=True)
 
     def _listen_step(self, state: _LoopState) -> bool:
         """One turn while listening: act on what the listeners delivered, then sleep

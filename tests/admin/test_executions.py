@@ -135,6 +135,13 @@ def test_detail_shows_everything_escaped(superuser: Client, add_execution: Add) 
         assert label in html
 
 
+def test_detail_shows_the_group_of_a_member(superuser: Client, add_execution: Add) -> None:
+    assert "members)" not in superuser.get(detail(add_execution())).content.decode()
+    member = add_execution(group_id="g" * 32, group_size=100)
+    html = superuser.get(detail(member)).content.decode()
+    assert f"{'g' * 32} (one of 100 members)" in html
+
+
 def test_detail_404s(superuser: Client, tasks_project: str) -> None:
     assert superuser.get(f"{LIST}default/{'0' * 32}/").status_code == 404
     assert superuser.get(f"{LIST}nope/{'0' * 32}/").status_code == 404

@@ -88,6 +88,21 @@ pytestmark = [pytest.mark.slow, pytest.mark.firestore]
             id="unique-keys",
         ),
         pytest.param(
+            [
+                "--scenario",
+                "groups",
+                "--executions",
+                "40",
+                "--groups",
+                "4",
+                "--kills",
+                "1",
+                "--duplicates",
+                "1",
+            ],
+            id="groups",
+        ),
+        pytest.param(
             ["--scenario", "clock-skew", "--executions", "30", "--skew-kills", "2"],
             id="clock-skew",
             marks=pytest.mark.faketime,
@@ -113,6 +128,9 @@ def test_nothing_lost_or_duplicated(arguments: list[str]) -> None:
     assert result.get("unclear_enqueue_errors", 0) == 0  # enqueue failed with StoreUnavailable
     assert result.get("orphans", 0) == 0  # an execution written that no enqueue returned
     assert result.get("concurrent_holders", 0) == 0  # two executions of one unique key at once
+    assert result.get("callbacks_missing", 0) == 0  # every group's callbacks ran
+    assert result.get("callbacks_enqueued_twice", 0) == 0
+    assert result.get("on_success_after_a_failure", 0) == 0
     if "bodies_run" in result:  # exactly one body each, plus one per body cut short
         # (killed, or stopped on a lost lease) or whose result was lost with its process
         extra = sum(

@@ -72,8 +72,8 @@ def test_index_document_and_command(tasks_project: str) -> None:
         "indexes": [],
     } in document["fieldOverrides"]
     assert (
-        len(document["indexes"]) == len(QUERY_SHAPES) == 5 + 4 + 15
-    )  # the worker's queries, the dashboard's, and every combination of listing filters
+        len(document["indexes"]) == len(QUERY_SHAPES) == 5 + 4 + 15 + 1
+    )  # the worker's queries, the dashboard's, every combination of listing filters, the group sweepers'
 
 
 def test_the_command_prints_the_gcloud_commands_for_each_database(
@@ -92,8 +92,8 @@ def test_the_command_prints_the_gcloud_commands_for_each_database(
     )
     lines = out.getvalue().splitlines()
     exemptions = sum(len(f) for f in UNINDEXED_FIELDS.values())
-    # two databases: each its composite indexes, its exemptions and 3 TTL policies
-    assert len(lines) == 2 * (len(QUERY_SHAPES) + exemptions + 3)
+    # two databases: each its composite indexes, its exemptions and 4 TTL policies
+    assert len(lines) == 2 * (len(QUERY_SHAPES) + exemptions + 4)
     where = f"'--database=(default)' --project={tasks_project} --async"
     assert lines[0] == (
         "gcloud firestore indexes composite create --collection-group=t_executions "
@@ -110,10 +110,14 @@ def test_the_command_prints_the_gcloud_commands_for_each_database(
         f"--enable-ttl {where}",
         "gcloud firestore fields ttls update expires_at --collection-group=t_unique_keys "
         f"--enable-ttl {where}",
+        "gcloud firestore fields ttls update expires_at --collection-group=t_groups "
+        f"--enable-ttl {where}",
         "gcloud firestore fields ttls update expires_at --collection-group=t_executions "
         "--enable-ttl --database=tasks --project=p2 --async",
         "gcloud firestore fields ttls update expires_at --collection-group=t_schedule_slots "
         "--enable-ttl --database=tasks --project=p2 --async",
         "gcloud firestore fields ttls update expires_at --collection-group=t_unique_keys "
+        "--enable-ttl --database=tasks --project=p2 --async",
+        "gcloud firestore fields ttls update expires_at --collection-group=t_groups "
         "--enable-ttl --database=tasks --project=p2 --async",
     ]

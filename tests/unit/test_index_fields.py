@@ -10,6 +10,7 @@ import pytest
 
 from django_tasks_fs.store import StoreSettings
 from django_tasks_fs.store.documents import ScheduledTask, SlotReservation, TaskExecution
+from django_tasks_fs.store.groups import TaskGroup
 from django_tasks_fs.store.indexes import (
     ALL_QUERY_SHAPES,
     COLLECTIONS,
@@ -44,6 +45,7 @@ STORED: dict[str, dict[str, Any]] = {
         key="k", backend="default", task_path="tests.tasks.noop", execution_id="e1",
         enqueued_at=NOW,
     ).to_document(),
+    "groups": TaskGroup(id="g1", backend="default", size=2, created_at=NOW).to_document(),
 }  # fmt: skip
 
 
@@ -65,6 +67,7 @@ def test_the_declared_queries_use_no_exempted_field() -> None:
         "dispatch_state",
         "enqueued_at",
         "finished_at",
+        "group_id",
         "lease_expires_at",
         "priority",
         "queue_name",
@@ -74,6 +77,7 @@ def test_the_declared_queries_use_no_exempted_field() -> None:
     ]
     assert queried_fields("schedules") == queried_fields("schedule_slots") == frozenset()
     assert queried_fields("unique_keys") == frozenset()
+    assert sorted(queried_fields("groups")) == ["created_at", "status"]
 
 
 def test_a_query_on_an_exempted_field_is_caught() -> None:
@@ -86,7 +90,7 @@ def test_a_query_on_an_exempted_field_is_caught() -> None:
 
 def test_the_index_file_exempts_each_unindexed_field_once() -> None:
     overrides = index_document(StoreSettings(project="p", collection_prefix="t_"))["fieldOverrides"]
-    assert len(overrides) == sum(len(f) for f in UNINDEXED_FIELDS.values()) == 26 + 18 + 5 + 7
+    assert len(overrides) == sum(len(f) for f in UNINDEXED_FIELDS.values()) == 27 + 18 + 5 + 7 + 9
     keys = [(o["collectionGroup"], o["fieldPath"]) for o in overrides]
     assert len(set(keys)) == len(keys)  # one entry per field: TTL and exemption merged
     assert all(o["indexes"] == [] for o in overrides)
@@ -99,8 +103,9 @@ def test_the_index_file_exempts_each_unindexed_field_once() -> None:
             "indexes": [],
         },
         {"collectionGroup": "t_unique_keys", "fieldPath": "expires_at", "ttl": True, "indexes": []},
+        {"collectionGroup": "t_groups", "fieldPath": "expires_at", "ttl": True, "indexes": []},
     ]
-    assert set(TTL_FIELDS) == {"executions", "schedule_slots", "unique_keys"}
+    assert set(TTL_FIELDS) == {"executions", "schedule_slots", "unique_keys", "groups"}
     assert {
         "collectionGroup": "t_executions",
         "fieldPath": "args",
