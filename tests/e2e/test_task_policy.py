@@ -56,8 +56,12 @@ def test_a_task_policy_overrides_the_queue_retry_config(
     result = declared.enqueue(str(log))
     wait_until(lambda: finished(result), timeout=60)
     # A rescheduled retry writes nothing of its own: the enqueue, then per attempt
-    # its claim and its failure (as a retry by the queue costs).
-    assert (counts.writes, counts.conflicts) == (1 + 5 * 2, 0)
+    # its claim and its failure (as a retry by the queue costs). The live server's
+    # thread counts its last write after the commit returns, which the poll above may
+    # see first: wait for the count to arrive, then check nothing more was written.
+    expected = 1 + 5 * 2
+    wait_until(lambda: counts.writes >= expected, timeout=10)
+    assert (counts.writes, counts.conflicts) == (expected, 0)
     assert result.status == TaskResultStatus.FAILED
     assert result.attempts == 5  # the task's budget, not the queue's 3
     times = started(log)
