@@ -24,6 +24,8 @@ from django_tasks_fs.store import (
     TaskExecution,
     new_execution_id,
 )
+from django_tasks_fs.store.ops import OpCounts
+from django_tasks_fs.store.ops.counting import disable_counting, enable_counting
 from tests.factories import REPO_ROOT, python_path
 
 #: Infrastructure markers (skip with an install hint, fail under CI=true); pytester for
@@ -272,3 +274,16 @@ def proxy(firestore_emulator: FirestoreEmulator, monkeypatch: pytest.MonkeyPatch
     with FaultProxy(firestore_emulator.host) as fault_proxy:
         monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", fault_proxy.host)
         yield fault_proxy
+
+
+@pytest.fixture
+def counts() -> Iterator[OpCounts]:
+    """This process's Firestore operations (its stores', and a live server's), counted
+    from here to the end of the test."""
+    counted = enable_counting()
+    counted.reset()
+    try:
+        yield counted
+    finally:
+        disable_counting()
+        counted.reset()

@@ -10,7 +10,7 @@ executions are SUCCESSFUL, and a count of 1,500 is billed 2 reads, a capped one 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,6 @@ from django.test import Client
 from django_tasks_fs.admin.executions import TaskExecutionAdmin
 from django_tasks_fs.store import TaskExecution, new_execution_id
 from django_tasks_fs.store.ops import Create, OpCounts
-from django_tasks_fs.store.ops.counting import disable_counting, enable_counting
 
 from .conftest import ADMIN
 
@@ -35,14 +34,9 @@ OVERHEAD = 6
 
 
 @pytest.fixture
-def counts(memory_project: str) -> Iterator[OpCounts]:
-    counted = enable_counting()
-    counted.reset()
-    try:
-        yield counted
-    finally:
-        disable_counting()
-        counted.reset()
+def counts(memory_project: str, counts: OpCounts) -> OpCounts:
+    """The shared ``counts`` (tests/conftest.py), started once the project is set."""
+    return counts
 
 
 def seed(settings: Any, size: int) -> str:

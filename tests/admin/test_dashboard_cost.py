@@ -11,7 +11,7 @@ hour, and a count of 1,200 is billed 2 reads, a capped one 1.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +22,6 @@ from django.test import Client
 from django_tasks_fs.admin.executions import TaskExecutionAdmin
 from django_tasks_fs.store import DispatchState, TaskExecution, new_execution_id
 from django_tasks_fs.store.ops import Create, OpCounts
-from django_tasks_fs.store.ops.counting import disable_counting, enable_counting
 
 from .conftest import ADMIN
 
@@ -33,14 +32,9 @@ TASKS = ["tests.tasks.noop", "tests.tasks.echo", "tests.tasks.failing"]
 
 
 @pytest.fixture
-def counts(memory_project: str) -> Iterator[OpCounts]:
-    counted = enable_counting()
-    counted.reset()
-    try:
-        yield counted
-    finally:
-        disable_counting()
-        counted.reset()
+def counts(memory_project: str, counts: OpCounts) -> OpCounts:
+    """The shared ``counts`` (tests/conftest.py), started once the project is set."""
+    return counts
 
 
 def execution(i: int, now: Any) -> TaskExecution:

@@ -4,7 +4,6 @@ retry config (each retry is a new Cloud Task due after the task's backoff)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from django_tasks_fs.backends import CloudTasksBackend
 from django_tasks_fs.dispatching import sweep
 from django_tasks_fs.gcp.clients import tasks_client
 from django_tasks_fs.gcp.errors import GoogleCloudError
-from django_tasks_fs.store.ops.counting import OpCounts, disable_counting, enable_counting
+from django_tasks_fs.store.ops.counting import OpCounts
 from tests import tasks
 from tests.conftest import wait_until
 from tests.factories import LOCATION
@@ -31,18 +30,6 @@ def started(log: Path) -> list[float]:
 def finished(result: Any) -> bool:
     result.refresh()
     return bool(result.is_finished)
-
-
-@pytest.fixture
-def counts() -> Iterator[OpCounts]:
-    """The Firestore operations of this process (the app behind the live server too)."""
-    counted = enable_counting()
-    counted.reset()
-    try:
-        yield counted
-    finally:
-        disable_counting()
-        counted.reset()
 
 
 def test_a_task_policy_overrides_the_queue_retry_config(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from typing import Any
@@ -14,7 +13,6 @@ from django.tasks import TaskResultStatus
 
 from django_tasks_fs.store import TaskExecution, new_execution_id
 from django_tasks_fs.store.ops import Create, OpCounts
-from django_tasks_fs.store.ops.counting import disable_counting, enable_counting
 from tests import tasks
 
 
@@ -82,17 +80,6 @@ def test_negative_thresholds_are_refused(backend: Any) -> None:
 
     with pytest.raises(CommandError, match="--max-backlog must be >= 0"):
         call_command("tasks_check", "--max-backlog", "-1")
-
-
-@pytest.fixture
-def counts() -> Iterator[OpCounts]:
-    counted = enable_counting()
-    counted.reset()
-    try:
-        yield counted
-    finally:
-        disable_counting()
-        counted.reset()
 
 
 def load_ready(backend: Any, size: int) -> None:

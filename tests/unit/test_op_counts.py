@@ -94,16 +94,10 @@ def new_process() -> Any:
 
 
 @pytest.fixture
-def counts() -> Iterator[OpCounts]:
-    """Operations of the stores created in this test (after TASKS is set), counted."""
-    counted = enable_counting()
-    counted.reset()
-    try:
-        yield counted
-    finally:
-        disable_counting()
-        counted.reset()
-        reset_memory()
+def counts(counts: OpCounts) -> Iterator[OpCounts]:
+    """The shared ``counts`` (tests/conftest.py); the in-memory store emptied after."""
+    yield counts
+    reset_memory()
 
 
 def test_local_lifecycle_costs_three_writes_and_one_read_per_task(
