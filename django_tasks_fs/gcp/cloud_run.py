@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -162,22 +162,6 @@ def cancel_execution(target: JobTarget, execution_name: str) -> bool:
             f"Cloud Run cancel_execution {execution_name} failed: {exc}"
         ) from exc
     return True
-
-
-def read_job(job: CloudResource, paths: Iterable[str], *, timeout: float) -> dict[str, Any] | None:
-    """The live values of ``paths`` (Google field paths) of ``job``; None if it does
-    not exist. GoogleCloudError naming the job and what to do otherwise."""
-    from google.api_core import exceptions
-
-    try:
-        found = jobs_client(job.emulator_host).get_job(
-            name=job.path, timeout=timeout, retry=bounded_retry(timeout)
-        )
-    except exceptions.NotFound:
-        return None
-    except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
-        raise call_failed(job, "Cloud Run get_job", exc, timeout=timeout) from exc
-    return {path: field(found, path) for path in paths}
 
 
 def write_job(job: CloudResource, settings: Mapping[str, Any], *, timeout: float) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from .clients import tasks_client
 from .drift import nested
 from .errors import GoogleCloudError
-from .resources import CloudResource, Kind, bounded_retry, call_failed, field
+from .resources import CloudResource, Kind, bounded_retry, call_failed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,24 +103,6 @@ def queue_max_attempts(target: TaskTarget, queue: str) -> int | None:
         ) from exc
     attempts = int(found.retry_config.max_attempts)
     return None if attempts < 0 else max(attempts, 1) if attempts else 100
-
-
-def read_queue(
-    queue: CloudResource, paths: Iterable[str], *, timeout: float
-) -> dict[str, Any] | None:
-    """The live values of ``paths`` (Google field paths) of ``queue``; None if it does
-    not exist. GoogleCloudError naming the queue and what to do otherwise."""
-    from google.api_core import exceptions
-
-    try:
-        found = tasks_client(queue.emulator_host).get_queue(
-            name=queue.path, timeout=timeout, retry=bounded_retry(timeout)
-        )
-    except exceptions.NotFound:
-        return None
-    except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
-        raise call_failed(queue, "Cloud Tasks get_queue", exc, timeout=timeout) from exc
-    return {path: field(found, path) for path in paths}
 
 
 def write_queue(

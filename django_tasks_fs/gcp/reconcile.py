@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import cloud_run, cloud_tasks
 from .drift import Change, Settings, diff
-from .resources import CloudResource, Kind
+from .resources import CloudResource, Kind, read_fields
 
 
 class Action(enum.StrEnum):
@@ -64,8 +64,7 @@ def plan(wanted: Iterable[Wanted], *, timeout: float) -> list[Step]:
     steps = []
     for item in wanted:
         resource = item.resource
-        read = cloud_tasks.read_queue if resource.kind == Kind.QUEUE else cloud_run.read_job
-        live = read(resource, item.settings, timeout=timeout)
+        live = read_fields(resource, item.settings, timeout=timeout)
         changes = tuple(diff(live, item.settings))
         if live is None:
             action = Action.CREATE if resource.kind == Kind.QUEUE else Action.MISSING

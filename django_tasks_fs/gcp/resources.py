@@ -5,6 +5,7 @@ exists."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +93,26 @@ def exists(resource: CloudResource, *, timeout: float) -> bool:
             f"Could not look up the {resource.kind} {resource.path}: {exc}"
         ) from exc
     return True
+
+
+def read_fields(
+    resource: CloudResource, paths: Iterable[str], *, timeout: float
+) -> dict[str, Any] | None:
+    """The live values of ``paths`` (Google field paths) of ``resource``; None if it
+    does not exist. GoogleCloudError naming it and what to do otherwise."""
+    from google.api_core import exceptions
+
+    if resource.kind == Kind.QUEUE:
+        get, call = tasks_client(resource.emulator_host).get_queue, "Cloud Tasks get_queue"
+    else:
+        get, call = jobs_client(resource.emulator_host).get_job, "Cloud Run get_job"
+    try:
+        found = get(name=resource.path, timeout=timeout, retry=bounded_retry(timeout))
+    except exceptions.NotFound:
+        return None
+    except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+        raise call_failed(resource, call, exc, timeout=timeout) from exc
+    return {path: field(found, path) for path in paths}
 
 
 def bounded_retry(timeout: float) -> Any:
