@@ -211,8 +211,12 @@ class Dashboard:
     ) -> Callable[[], QueueFigures]:
         store, limit = backend.executions, self.count_limit
         scope: dict[str, Any] = {"backend": backend.alias, "queue_name": name}
-        ready = self._submit(store.ready_count, **scope, limit=limit)
-        running = self._submit(store.running_count, **scope, limit=limit)
+        ready = self._submit(
+            store.status_count, status=TaskResultStatus.READY, **scope, limit=limit
+        )
+        running = self._submit(
+            store.status_count, status=TaskResultStatus.RUNNING, **scope, limit=limit
+        )
         oldest = self._submit(store.oldest_ready, **scope, now=now)
         windows: list[tuple[str, timedelta, Future[int], Future[int]]] = [
             (

@@ -11,6 +11,7 @@ from django_tasks_fs.store import DispatchState, ExecutionStore
 from tests.conftest import ExecutionFactory
 
 OK, FAILED = TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED
+READY, RUNNING = TaskResultStatus.READY, TaskResultStatus.RUNNING
 
 
 def test_counts_per_queue_and_per_backend_stop_at_the_limit(
@@ -30,11 +31,11 @@ def test_counts_per_queue_and_per_backend_stop_at_the_limit(
         status=TaskResultStatus.RUNNING, lease_owner="w", lease_expires_at=now + timedelta(hours=1)
     )
 
-    assert executions.ready_count(backend="default", queue_name="a") == 3
-    assert executions.ready_count(backend="default", queue_name="a", limit=2) == 2
-    assert executions.ready_count(backend="default", limit=None) == 4
-    assert executions.running_count(backend="default", queue_name="b") == 1
-    assert executions.running_count(backend="default") == 2
+    assert executions.status_count(READY, backend="default", queue_name="a") == 3
+    assert executions.status_count(READY, backend="default", queue_name="a", limit=2) == 2
+    assert executions.status_count(READY, backend="default", limit=None) == 4
+    assert executions.status_count(RUNNING, backend="default", queue_name="b") == 1
+    assert executions.status_count(RUNNING, backend="default") == 2
     assert executions.expired_leases_count(backend="default", now=now) == 1
     assert executions.expired_leases_count(backend="default", now=now + timedelta(hours=2)) == 2
 

@@ -44,30 +44,17 @@ class ExecutionStats(ExecutionQueries):
             found.append(Filter("queue_name", "==", queue_name))
         return tuple(found)
 
-    def ready_count(
+    def status_count(
         self,
+        status: TaskResultStatus,
         *,
         backend: str,
         queue_name: str | None = None,
         limit: int | None = DEFAULT_COUNT_LIMIT,
     ) -> int:
-        """READY executions (due or not), at most ``limit`` (None: all, at a cost that grows)."""
-        chosen = ExecutionFilter(
-            status=TaskResultStatus.READY, backend=backend, queue_name=queue_name
-        )
-        return self.count(chosen, limit=limit)
-
-    def running_count(
-        self,
-        *,
-        backend: str,
-        queue_name: str | None = None,
-        limit: int | None = DEFAULT_COUNT_LIMIT,
-    ) -> int:
-        """RUNNING executions, at most ``limit``."""
-        chosen = ExecutionFilter(
-            status=TaskResultStatus.RUNNING, backend=backend, queue_name=queue_name
-        )
+        """Executions in ``status`` (READY ones due or not), at most ``limit`` (None: all,
+        at a cost that grows with the collection)."""
+        chosen = ExecutionFilter(status=status, backend=backend, queue_name=queue_name)
         return self.count(chosen, limit=limit)
 
     def oldest_ready(
