@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 #: An OPEN group younger than this is left to its members' own checks by the sweepers.
 DEFAULT_GROUP_GRACE = timedelta(seconds=60)
+#: An OPEN group older than this with fewer members than its size can never complete
+#: (``enqueue_group`` was interrupted, or a member was deleted unfinished): the sweepers
+#: mark it ABANDONED. Far longer than any enqueue_group takes to write its members.
+GROUP_ENQUEUE_DEADLINE = timedelta(hours=1)
 
 
 def member_finished(backend: FirestoreBackend, execution: TaskExecution) -> None:
@@ -126,9 +130,36 @@ def _callbacks(
     return built
 
 
-def _expiry(backend: FirestoreBackend, now: datetime) -> datetime | None:
-    keep = backend.executions.settings.retention_successful
+def _expiry(backend: FirestoreBackend, now: datetime, *, failed: bool = False) -> datetime | None:
+    settings = backend.executions.settings
+    keep = settings.retention_failed if failed else settings.retention_successful
     return None if keep is None else now + keep
+
+
+def abandon_group(backend: FirestoreBackend, group: TaskGroup, *, known: bool = False) -> bool:
+    """Mark ``group`` ABANDONED (kept as long as a failed execution); with ``known``,
+    only if it is still the version read. Whether it was written."""
+    store = backend.groups
+    return store.abandon(
+        group.id,
+        expires_at=_expiry(backend, store.clock.now(), failed=True),
+        known=group if known else None,
+    )
+
+
+def _abandon_if_incomplete(backend: FirestoreBackend, group: TaskGroup) -> bool:
+    """Abandon an old OPEN group whose members are not all there (one count)."""
+    existing = backend.groups.count_members(group.id)
+    if existing >= group.size or not abandon_group(backend, group, known=True):
+        return False
+    logger.warning(
+        "group abandoned group_id=%s: %d of its %d members exist (enqueue_group was "
+        "interrupted, or members were deleted unfinished); its callbacks will not run",
+        group.id,
+        existing,
+        group.size,
+    )
+    return True
 
 
 def sweep_groups(
@@ -140,11 +171,16 @@ def sweep_groups(
     is counted at every sweep)."""
     store = backend.groups
     completed = 0
-    for group in store.open_groups(created_before=store.clock.now() - grace, limit=limit):
+    now = store.clock.now()
+    for group in store.open_groups(created_before=now - grace, limit=limit):
         if group.backend != backend.alias:
             continue
         try:
             after = check_group(backend, group.id, known=group)
+            if after is None and group.created_at < now - GROUP_ENQUEUE_DEADLINE:
+                # Left OPEN, it would be counted at every sweep and, among the oldest,
+                # keep younger groups out of the sweep's limit.
+                _abandon_if_incomplete(backend, group)
         except Exception:
             logger.warning("group check failed group_id=%s", group.id, exc_info=True)
             continue

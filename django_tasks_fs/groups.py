@@ -10,6 +10,7 @@ when that is checked and store/groups.py for why it happens exactly once.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,7 @@ from django.tasks.exceptions import InvalidTask
 
 from .backends.base import Call, FirestoreBackend, checked_call
 from .exceptions import GroupNotFound, StoreUnavailable
-from .group_completion import check_group
+from .group_completion import abandon_group, check_group
 from .registry import firestore_backends, get_backend
 from .results import FirestoreTaskResult, to_task_result
 from .store import new_execution_id
@@ -114,7 +115,8 @@ def enqueue_group(
                 task, chunk_calls, group_id=group.id, group_size=group.size
             )
     except StoreUnavailable:
-        backend.groups.abandon(group.id)
+        with contextlib.suppress(StoreUnavailable):  # else the sweepers will
+            abandon_group(backend, group)
         raise
     return _result(group, results)
 

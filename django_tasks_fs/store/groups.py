@@ -17,7 +17,6 @@ enqueued exactly once.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -54,7 +53,8 @@ class GroupStatus(enum.StrEnum):
     OPEN = "OPEN"
     #: Every member finished and the callbacks were enqueued (in the same commit).
     COMPLETE = "COMPLETE"
-    #: Enqueueing its members failed part way: it can never complete.
+    #: It can never complete: enqueueing its members failed part way, or (found by the
+    #: sweepers) a member's execution is missing: never written, or deleted unfinished.
     ABANDONED = "ABANDONED"
 
 
@@ -201,6 +201,10 @@ class GroupStore:
         """How many members are SUCCESSFUL or FAILED (one aggregation)."""
         return self.documents.count(self._members_query(group_id, *_FINISHED))
 
+    def count_members(self, group_id: str) -> int:
+        """How many members exist, in any status (one aggregation)."""
+        return self.documents.count(self._members_query(group_id))
+
     def count_succeeded(self, group_id: str) -> int:
         """How many members are SUCCESSFUL (one aggregation)."""
         return self.documents.count(self._members_query(group_id, str(TaskResultStatus.SUCCESSFUL)))
@@ -247,12 +251,26 @@ class GroupStore:
             return None
         return after.evolve(update_time=update_time)
 
-    def abandon(self, group_id: str) -> None:
-        """Mark a group that can never complete (its members were not all enqueued)."""
-        with contextlib.suppress(DocumentMissing):
+    def abandon(
+        self,
+        group_id: str,
+        *,
+        expires_at: datetime | None,
+        known: TaskGroup | None = None,
+    ) -> bool:
+        """Mark a group that can never complete; with ``known`` (an OPEN group as read),
+        only if it is still that version. Whether it was written."""
+        changes = {"status": str(GroupStatus.ABANDONED), "expires_at": expires_at}
+        try:
             self.documents.update(
-                self.collection_name, self._id(group_id), {"status": str(GroupStatus.ABANDONED)}
+                self.collection_name,
+                self._id(group_id),
+                changes,
+                last_update_time=None if known is None else known.update_time,
             )
+        except (DocumentMissing, PreconditionFailed):
+            return False
+        return True
 
     def open_groups(self, *, created_before: datetime, limit: int) -> list[TaskGroup]:
         """OPEN groups created before ``created_before``, oldest first (for the sweeper)."""

@@ -68,6 +68,7 @@ def test_create_read_and_count_members(
     make_execution(status=TaskResultStatus.SUCCESSFUL)  # not a member
     assert groups.count_finished(group.id) == 2
     assert groups.count_succeeded(group.id) == 1
+    assert groups.count_members(group.id) == 3  # in any status
     assert sorted(m.status for m in groups.members(group.id)) == sorted(statuses)
     with pytest.raises(GroupNotFound):
         groups.get("missing")
@@ -129,6 +130,12 @@ def test_open_groups_oldest_first_and_abandon(groups: GroupStore) -> None:
     oldest_first = [g.id for g in sorted([first, second], key=lambda g: (g.created_at, g.id))]
     assert [g.id for g in groups.open_groups(created_before=later, limit=10)] == oldest_first
     assert groups.open_groups(created_before=first.created_at, limit=10) == []
-    groups.abandon(first.id)
+    assert groups.abandon(first.id, expires_at=later)
     assert groups.get(first.id).status == GroupStatus.ABANDONED
+    assert groups.get(first.id).expires_at == later
     assert [g.id for g in groups.open_groups(created_before=later, limit=10)] == [second.id]
+    # Conditional on the version read: a group changed since is left alone.
+    assert not groups.abandon(second.id, expires_at=None, known=first)
+    assert groups.get(second.id).status == GroupStatus.OPEN
+    assert groups.abandon(second.id, expires_at=None, known=second)
+    assert not groups.abandon("no-such-group", expires_at=None)

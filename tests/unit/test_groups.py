@@ -23,14 +23,15 @@ from django_tasks_fs import (
     enqueue_group,
     get_group,
 )
+from django_tasks_fs.exceptions import StoreUnavailable
 from django_tasks_fs.execution.attempt import Attempt
-from django_tasks_fs.group_completion import check_group, sweep_groups
+from django_tasks_fs.group_completion import GROUP_ENQUEUE_DEADLINE, check_group, sweep_groups
 from django_tasks_fs.store.groups import (
     CallbackKind,
     GroupStatus,
     callback_execution_id,
 )
-from django_tasks_fs.store.ops import OpCounts, reset_memory
+from django_tasks_fs.store.ops import OpCounts, Query, reset_memory
 from django_tasks_fs.store.ops.counting import disable_counting, enable_counting
 from django_tasks_fs.testing import TaskRunner
 from tests import tasks
@@ -244,6 +245,87 @@ def test_members_and_callbacks_are_checked_before_anything_is_written(
     assert backend.groups.open_groups(created_before=backend.groups.clock.now(), limit=10) == []
     with pytest.raises(GroupNotFound):
         get_group("no-such-group")
+
+
+def age(backend: Any, group_id: str, by: timedelta) -> None:
+    """Move a group's creation back by ``by`` (relative to the store's clock)."""
+    created = backend.groups.clock.now() - by
+    backend.groups.documents.update(
+        backend.groups.collection_name, group_id, {"created_at": created}
+    )
+
+
+def test_a_group_with_a_member_deleted_unfinished_is_abandoned_once_old(
+    memory: str, log: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend: Any = task_backends["default"]
+    group = enqueue_group(tasks.noop, [((), {})] * 3, **callbacks(log))
+    backend.executions.delete(group.members[0].id)  # e.g. from the admin, still READY
+    TaskRunner().run_all()
+    assert sweep_groups(backend, grace=timedelta(0)) == 0
+    assert backend.groups.get(group.id).status == GroupStatus.OPEN  # maybe still enqueueing
+    age(backend, group.id, GROUP_ENQUEUE_DEADLINE + timedelta(minutes=1))
+    with caplog.at_level("WARNING", logger="django_tasks_fs.group_completion"):
+        assert sweep_groups(backend, grace=timedelta(0)) == 0
+    abandoned = backend.groups.get(group.id)
+    assert abandoned.status == GroupStatus.ABANDONED
+    assert abandoned.expires_at is not None  # kept as long as a failed execution
+    assert "2 of its 3 members exist" in caplog.text
+    assert group.id in caplog.text
+    # No longer OPEN: not counted at every sweep, and its callbacks never run.
+    assert backend.groups.open_groups(created_before=backend.groups.clock.now(), limit=10) == []
+    TaskRunner().run_all()
+    assert lines(log) == []
+
+
+def test_an_old_group_whose_members_all_exist_and_still_run_stays_open(
+    memory: str, log: Path
+) -> None:
+    backend: Any = task_backends["default"]
+    group = enqueue_group(tasks.noop, [((), {})] * 2, **callbacks(log))
+    age(backend, group.id, GROUP_ENQUEUE_DEADLINE + timedelta(minutes=1))
+    assert sweep_groups(backend, grace=timedelta(0)) == 0
+    assert backend.groups.get(group.id).status == GroupStatus.OPEN
+    TaskRunner().run_all()
+    assert get_group(group.id).status == GroupStatus.COMPLETE
+    assert len(lines(log)) == 2
+
+
+def test_an_interrupted_enqueue_group_is_abandoned_by_the_sweeper(
+    memory: str, log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend: Any = task_backends["default"]
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt  # the process died between the group and its members
+
+    monkeypatch.setattr(backend, "enqueue_many", killed)
+    with pytest.raises(KeyboardInterrupt):
+        enqueue_group(tasks.noop, [((), {})] * 2, **callbacks(log))
+    monkeypatch.undo()
+    [group] = backend.groups.open_groups(created_before=backend.groups.clock.now(), limit=10)
+    age(backend, group.id, GROUP_ENQUEUE_DEADLINE + timedelta(minutes=1))
+    sweep_groups(backend, grace=timedelta(0))
+    assert backend.groups.get(group.id).status == GroupStatus.ABANDONED
+
+
+def test_enqueue_group_failing_on_an_outage_abandons_the_group(
+    memory: str, log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend: Any = task_backends["default"]
+
+    def unavailable(*args: Any, **kwargs: Any) -> None:
+        raise StoreUnavailable("Firestore unreachable", enqueued=[], not_enqueued=[0, 1])
+
+    monkeypatch.setattr(backend, "enqueue_many", unavailable)
+    with pytest.raises(StoreUnavailable):
+        enqueue_group(tasks.noop, [((), {})] * 2, **callbacks(log))
+    [group] = backend.groups.documents.query(
+        Query(collection=backend.groups.collection_name, filters=())
+    )
+    assert group.data is not None
+    assert group.data["status"] == GroupStatus.ABANDONED
+    assert group.data["expires_at"] is not None
 
 
 def test_the_async_twins(memory: str, log: Path) -> None:
