@@ -98,6 +98,23 @@ def _env(firestore: str, gcloud: GoogleCloudEmulator, backend: str, project: str
     return env
 
 
+def _run_child(script: str, env: dict[str, str], what: str) -> dict[str, Any]:
+    """Run ``script`` in a child process of this interpreter; its last line, as JSON."""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
 def _paused_queue(gcloud: GoogleCloudEmulator, project: str) -> str:
     """Create the ``default`` queue of ``project``, paused: tasks are kept, not delivered."""
     client = tasks_client(gcloud.grpc_host)
@@ -121,20 +138,7 @@ def measure(
     queue = _paused_queue(gcloud, project) if backend == "cloud_tasks" else None
     env = _env(firestore, gcloud, backend, project)
     env.update(BENCH_TASKS=str(tasks), BENCH_MODE=mode, BENCH_CONCURRENCY=str(concurrency or ""))
-    done = subprocess.run(
-        [sys.executable, "-c", ENQUEUE_SCRIPT],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"{backend}/{mode} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
-        )
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures = _run_child(ENQUEUE_SCRIPT, env, f"{backend}/{mode}")
     record: dict[str, Any] = {
         "kind": "run",
         "system": f"fs-{backend}",

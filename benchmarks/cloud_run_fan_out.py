@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from bulk_enqueue import LOCATION, REPO_ROOT, _env
+from bulk_enqueue import LOCATION, REPO_ROOT, _env, _run_child
 from records import loadavg, machine_info, progress, results_path, write_jsonl
 
 from django_tasks_fs.emulators.firestore import FirestoreEmulator
@@ -84,18 +83,7 @@ def measure(firestore: str, gcloud: GoogleCloudEmulator, mode: str, tasks: int) 
         BENCH_JOB=JOB,
         BENCH_FAN_OUT_MAX_TASKS=str(MODES[mode]),
     )
-    done = subprocess.run(
-        [sys.executable, "-c", ENQUEUE_SCRIPT],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{mode} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures = _run_child(ENQUEUE_SCRIPT, env, mode)
     runs = list(
         executions_client(gcloud.grpc_host).list_executions(
             request={"parent": job, "page_size": 1000}
