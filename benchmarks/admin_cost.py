@@ -28,9 +28,7 @@ size plus a small constant. Raw record: ``benchmarks/results/admin-cost-<timesta
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -43,7 +41,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-RESULTS_DIR = ROOT / "benchmarks" / "results"
 BATCH = 500
 LIST = "/admin/django_tasks_fs/taskexecution/"
 DASHBOARD = LIST + "dashboard/"
@@ -202,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     chosen = set(args.pages.split(","))
 
+    from benchmarks.records import machine_info, results_path, write_json
+
+    machine = machine_info()  # before the run (its load average)
     with ExitStack() as stack:
         if args.store == "firestore":
             from django_tasks_fs.emulators.firestore import FirestoreEmulator
@@ -251,12 +251,7 @@ def main(argv: list[str] | None = None) -> int:
 
     record = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average": os.getloadavg(),
-        },
+        "machine": machine,
         "store": args.store,
         "per_page": TaskExecutionAdmin.list_per_page,
         "count_limit": TaskExecutionAdmin.count_limit,
@@ -269,10 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             for size, pages_ in results.items()
         },
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    path = RESULTS_DIR / f"admin-cost-{stamp}.json"
-    path.write_text(json.dumps(record, indent=2))
+    path = results_path("admin-cost", ".json")
+    write_json(path, record)
     print(f"record: {path.relative_to(ROOT)}")
     if args.markdown:
         print(markdown(sizes, results))

@@ -27,9 +27,7 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +35,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from anchors.runner import DEFAULT_VENV, ensure_venv, time_enqueue
-from drain import loadavg, machine_info
+from anchors.runner import DEFAULT_VENV, ensure_venv, installed_versions, time_enqueue
+from records import loadavg, machine_info, progress, results_path, write_jsonl
 
 from django_tasks_fs.emulators.firestore import FirestoreEmulator
 from django_tasks_fs.emulators.gcloud.server import GoogleCloudEmulator
@@ -46,7 +44,6 @@ from django_tasks_fs.gcp.clients import tasks_client
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCHMARKS_DIR.parent
-RESULTS_DIR = BENCHMARKS_DIR / "results"
 LOCATION = "us-central1"
 #: The targets of the issue: bulk vs serial on Cloud Tasks, and vs django-tasks-db.
 TARGET_VS_SERIAL = 5.0
@@ -79,8 +76,7 @@ print(json.dumps({"enqueue_s": elapsed, "ops": counts.as_dict()}))
 """
 
 
-def log(message: str) -> None:
-    print(f"[bulk {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+log = progress("bulk")
 
 
 def _env(firestore: str, gcloud: GoogleCloudEmulator, backend: str, project: str) -> dict[str, str]:
@@ -100,6 +96,23 @@ def _env(firestore: str, gcloud: GoogleCloudEmulator, backend: str, project: str
         BENCH_CERTS_URL=gcloud.certs_url,
     )
     return env
+
+
+def _run_child(script: str, env: dict[str, str], what: str) -> dict[str, Any]:
+    """Run ``script`` in a child process of this interpreter; its last line, as JSON."""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def _paused_queue(gcloud: GoogleCloudEmulator, project: str) -> str:
@@ -125,20 +138,7 @@ def measure(
     queue = _paused_queue(gcloud, project) if backend == "cloud_tasks" else None
     env = _env(firestore, gcloud, backend, project)
     env.update(BENCH_TASKS=str(tasks), BENCH_MODE=mode, BENCH_CONCURRENCY=str(concurrency or ""))
-    done = subprocess.run(
-        [sys.executable, "-c", ENQUEUE_SCRIPT],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"{backend}/{mode} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
-        )
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures = _run_child(ENQUEUE_SCRIPT, env, f"{backend}/{mode}")
     record: dict[str, Any] = {
         "kind": "run",
         "system": f"fs-{backend}",
@@ -172,7 +172,7 @@ def main() -> None:
     args = parser.parse_args()
 
     anchor_python = ensure_venv(args.venv)
-    records: list[dict[str, Any]] = [machine_info(anchor_python)]
+    records: list[dict[str, Any]] = [machine_info(installed_versions(anchor_python))]
     runs: list[dict[str, Any]] = []
     with FirestoreEmulator() as firestore, GoogleCloudEmulator(cwd=REPO_ROOT) as gcloud:
         for repeat in range(1, args.repeat + 1):
@@ -231,10 +231,8 @@ def main() -> None:
         and summary["cloud_bulk_vs_tasks_db"] >= TARGET_VS_TASKS_DB
     )
     records += [*runs, summary]
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS_DIR / f"bulk-enqueue-{stamp}.jsonl"
-    out.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = results_path("bulk-enqueue")
+    write_jsonl(out, records)
     print(json.dumps(summary, indent=2))
     log(f"wrote {out}")
 

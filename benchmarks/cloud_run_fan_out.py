@@ -21,19 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
-import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from bulk_enqueue import LOCATION, REPO_ROOT, RESULTS_DIR, _env
-from drain import loadavg, machine_info
+from bulk_enqueue import LOCATION, REPO_ROOT, _env, _run_child
+from records import loadavg, machine_info, progress, results_path, write_jsonl
 
 from django_tasks_fs.emulators.firestore import FirestoreEmulator
 from django_tasks_fs.emulators.gcloud.server import GoogleCloudEmulator
@@ -63,8 +60,7 @@ print(json.dumps({"enqueue_s": elapsed}))
 """
 
 
-def log(message: str) -> None:
-    print(f"[fan-out {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+log = progress("fan-out")
 
 
 def _job(gcloud: GoogleCloudEmulator, project: str) -> str:
@@ -87,18 +83,7 @@ def measure(firestore: str, gcloud: GoogleCloudEmulator, mode: str, tasks: int) 
         BENCH_JOB=JOB,
         BENCH_FAN_OUT_MAX_TASKS=str(MODES[mode]),
     )
-    done = subprocess.run(
-        [sys.executable, "-c", ENQUEUE_SCRIPT],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{mode} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures = _run_child(ENQUEUE_SCRIPT, env, mode)
     runs = list(
         executions_client(gcloud.grpc_host).list_executions(
             request={"parent": job, "page_size": 1000}
@@ -125,10 +110,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS_DIR / f"cloud-run-fan-out-{stamp}.jsonl"
-    records: list[dict[str, Any]] = [{"kind": "machine", **machine_info(None)}]
+    path = results_path("cloud-run-fan-out")
+    records: list[dict[str, Any]] = [machine_info()]
     with FirestoreEmulator() as firestore, GoogleCloudEmulator(cwd=REPO_ROOT) as gcloud:
         for repeat in range(args.repeat):
             for mode in MODES:
@@ -150,7 +133,7 @@ def main() -> None:
     }
     records.append(summary)
     print(json.dumps(summary), flush=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_jsonl(path, records)
     log(f"records: {path}")
 
 

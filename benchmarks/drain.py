@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import shutil
 import statistics
@@ -42,8 +41,6 @@ import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +51,21 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from anchors.runner import ANCHORS, DEFAULT_VENV, AnchorError, ensure_venv, installed_versions
 from anchors.runner import run_anchor as _run_anchor
 from emulator_capacity import measure as measure_capacity
+from records import (
+    command_output,
+    loadavg,
+    machine_info,
+    progress,
+    results_path,
+    timestamp,
+    write_jsonl,
+)
 from startup import floor_run
 
 from django_tasks_fs.emulators.firestore import FirestoreEmulator
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCHMARKS_DIR.parent
-RESULTS_DIR = BENCHMARKS_DIR / "results"
 
 #: Key of our system in the records (the anchors use their ANCHORS names).
 OURS = "fs"
@@ -114,9 +119,7 @@ class BenchmarkError(RuntimeError):
     """A run of our system failed or did not end with every task SUCCESSFUL."""
 
 
-def log(message: str) -> None:
-    """Write a progress line to stderr."""
-    print(f"[drain {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+log = progress("drain")
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,105 +267,6 @@ def run_anchor(name: str, tasks: int, timeout: float) -> dict[str, Any]:
     """One run of an anchor (see benchmarks/anchors); return its figures."""
     record = _run_anchor(name, tasks, timeout=timeout)
     return {"key": name, **record}
-
-
-# -- the machine -----------------------------------------------------------------------
-
-
-def _command_output(args: Sequence[str]) -> str:
-    try:
-        result = subprocess.run(
-            list(args), capture_output=True, text=True, timeout=60, check=False, cwd=REPO_ROOT
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return (result.stdout + result.stderr).strip()
-
-
-def _package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _memory_gib() -> float | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
-    return None
-
-
-def _emulator_version() -> str:
-    """The gcloud component version of the Firestore emulator, when it can be read."""
-    for root in (
-        "/usr/lib/google-cloud-sdk",
-        "/usr/share/google-cloud-sdk",
-        "/opt/google-cloud-sdk",
-    ):
-        snapshot = Path(root) / ".install" / "cloud-firestore-emulator.snapshot.json"
-        try:
-            data = json.loads(snapshot.read_text())
-        except (OSError, ValueError):
-            continue
-        for component in data.get("components", []):
-            if component.get("id") == "cloud-firestore-emulator":
-                return str(component.get("version", {}).get("version_string", "unknown"))
-    return "unknown"
-
-
-def loadavg() -> list[float]:
-    """The 1, 5 and 15 minute load averages (empty where unavailable)."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
-
-
-def machine_info(anchor_python: Path | None) -> dict[str, Any]:
-    """What the figures were measured on."""
-    dirty = _command_output(["git", "status", "--porcelain", "--untracked-files=no"])
-    java = _command_output(["java", "-version"]).splitlines()
-    info: dict[str, Any] = {
-        "kind": "machine",
-        "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "nproc": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
-        "cpu": _cpu_model(),
-        "memory_gib": _memory_gib(),
-        "os": f"{platform.system()} {platform.release()} {platform.machine()}",
-        "loadavg_start": loadavg(),
-        "git_commit": _command_output(["git", "rev-parse", "--short", "HEAD"]),
-        "git_modified_tracked_files": len(dirty.splitlines()) if dirty else 0,
-        "ours": {
-            "python": platform.python_version(),
-            "django": _package_version("django"),
-            "django-tasks-fs": _package_version("django-tasks-fs"),
-            "google-cloud-firestore": _package_version("google-cloud-firestore"),
-            "grpcio": _package_version("grpcio"),
-            "protobuf": _package_version("protobuf"),
-        },
-        "firestore_emulator": _emulator_version(),
-        "java": java[0] if java else "unknown",
-        "pythondontwritebytecode_in_shell": os.environ.get("PYTHONDONTWRITEBYTECODE", ""),
-    }
-    if anchor_python is not None:
-        info["anchors"] = installed_versions(anchor_python)
-    return info
 
 
 # -- summary and page ------------------------------------------------------------------
@@ -767,11 +671,6 @@ def write_page(path: Path, page: str) -> None:
     path.write_text(page + (existing[start:] if start >= 0 else ""))
 
 
-def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-
-
 def _read_jsonl(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     machine = next(r for r in records if r.get("kind") == "machine")
@@ -781,7 +680,7 @@ def _read_jsonl(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 def _sqlite_version(anchor_python: Path | None) -> str:
     python = str(anchor_python) if anchor_python else sys.executable
-    out = _command_output([python, "-c", "import sqlite3; print(sqlite3.sqlite_version)"])
+    out = command_output([python, "-c", "import sqlite3; print(sqlite3.sqlite_version)"])
     return out.splitlines()[-1] if out else "unknown"
 
 
@@ -848,11 +747,11 @@ def main(argv: list[str] | None = None) -> int:
     if "tasks_google" in anchor_repeats and args.anchor_repeat_google is not None:
         anchor_repeats["tasks_google"] = max(0, min(args.repeat, args.anchor_repeat_google))
     config = OurConfig(workers=args.workers, batch=args.batch, timeout=args.timeout)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    results = RESULTS_DIR / f"drain-{stamp}.jsonl"
+    stamp = timestamp()
+    results = results_path("drain", when=stamp)
 
     anchor_python = ensure_venv(DEFAULT_VENV) if anchors else None
-    machine = machine_info(anchor_python)
+    machine = machine_info(installed_versions(anchor_python) if anchor_python else None)
     machine.update(
         command=f"{COMMAND_PREFIX} {shlex.join(sys.argv[1:] if argv is None else argv)}",
         results_file=str(results.relative_to(REPO_ROOT)),
@@ -872,7 +771,7 @@ def main(argv: list[str] | None = None) -> int:
         run = {"kind": "run", "repeat": repeat, "loadavg_before": load, **run}
         runs.append(run)
         records.append(run)
-        _write_jsonl(results, records)  # after every run, so a failure keeps the rest
+        write_jsonl(results, records)  # after every run, so a failure keeps the rest
         log(
             f"  {LABELS[run['key']]}: enqueue {run['enqueue_tasks_per_s']} tasks/s, "
             f"drain {run['drain_s']:.2f}s = {run['tasks_per_s']} tasks/s, "
@@ -918,7 +817,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize_sizes(runs, machine.get("emulator_capacity"))
     records[0] = machine
     records.append(summary)
-    _write_jsonl(results, records)
+    write_jsonl(results, records)
     for size, size_summary in summary["sizes"].items():
         for key, figures in size_summary["systems"].items():
             ratios = size_summary["drain_ratio_of_medians"][key]

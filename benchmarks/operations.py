@@ -36,7 +36,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from django.tasks import TaskResultStatus
-from drain import loadavg, machine_info
+from records import loadavg, machine_info, progress, results_path, write_jsonl
 
 from django_tasks_fs.emulators.firestore import FirestoreEmulator
 from django_tasks_fs.emulators.gcloud.server import GoogleCloudEmulator
@@ -54,7 +53,6 @@ from django_tasks_fs.store.ops.counting import OP_COUNTS_ENV, OpCounts, collect
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCHMARKS_DIR.parent
-RESULTS_DIR = BENCHMARKS_DIR / "results"
 LOCATION = "us-central1"
 JOB = "bench-job"
 
@@ -96,8 +94,7 @@ class BenchmarkError(RuntimeError):
     """A path did not end with every task SUCCESSFUL."""
 
 
-def log(message: str) -> None:
-    print(f"[operations {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+log = progress("operations")
 
 
 def free_port() -> int:
@@ -375,16 +372,14 @@ def main(argv: list[str] | None = None) -> int:
     paths = args.path or ["local-defaults", "local-drain", "cloud-tasks", "cloud-run-jobs", "idle"]
     jobs_tasks = args.jobs_tasks or args.tasks
 
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    results = RESULTS_DIR / f"operations-{stamp}.jsonl"
-    machine = machine_info(None)
+    results = results_path("operations")
+    machine = machine_info()
     machine.update(command="uv run python benchmarks/operations.py " + " ".join(sys.argv[1:]))
     records: list[dict[str, Any]] = [machine]
     workdir = Path(tempfile.mkdtemp(prefix="operations-"))
 
     def save() -> None:
-        results.parent.mkdir(parents=True, exist_ok=True)
-        results.write_text("".join(json.dumps(r) + "\n" for r in records))
+        write_jsonl(results, records)
 
     try:
         with (

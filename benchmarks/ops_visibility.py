@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -34,7 +32,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-RESULTS_DIR = ROOT / "benchmarks" / "results"
 COLUMNS = ("queries", "reads", "billed_reads")
 
 
@@ -106,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
 
+    from benchmarks.records import machine_info, results_path, write_json
+
+    machine = machine_info()  # before the run (its load average)
     with ExitStack() as stack:
         if args.store == "firestore":
             from django_tasks_fs.emulators.firestore import FirestoreEmulator
@@ -159,21 +159,14 @@ def main(argv: list[str] | None = None) -> int:
 
     record = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average": os.getloadavg(),
-        },
+        "machine": machine,
         "store": args.store,
         "repeat": args.repeat,
         "load_seconds": loads,
         "results": results,
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    path = RESULTS_DIR / f"ops-visibility-{stamp}.json"
-    path.write_text(json.dumps(record, indent=2))
+    path = results_path("ops-visibility", ".json")
+    write_json(path, record)
     print(f"record: {path.relative_to(ROOT)}")
     if args.markdown:
         print(markdown(sizes, results))

@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from drain import loadavg
+from records import loadavg
 
 from django_tasks_fs.emulators.firestore import FirestoreEmulator
 
