@@ -22,6 +22,11 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 
 PREFIX = "django_tasks_fs"
 #: ``execute_task``'s exit status (cloud_run_jobs mode) as the outcome it stands for.
 EXIT_OUTCOMES = {"exit 0": "succeeded", "exit 1": "failed", "exit 75": "retry"}
+#: Reports of executions handed out that never became an attempt (the execution's
+#: ``attempts`` did not grow): the claim was refused (another worker or a cancel won, or
+#: not due yet by Firestore's clock), or the process could not start. Counted apart, so
+#: that ``attempts_total`` adds up to the attempts the executions record.
+NOT_RUN = frozenset({"refused", "not_started"})
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -66,6 +71,7 @@ class Metrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._attempts: dict[Labels, int] = {}
+        self._not_run: dict[Labels, int] = {}
         self._durations: dict[Labels, _Histogram] = {}
 
     def observe(self, job: Job, results: Iterable[Done]) -> None:
@@ -80,6 +86,10 @@ class Metrics:
                     ("task", execution.task_path if execution is not None else ""),
                 )
                 outcome = EXIT_OUTCOMES.get(done.outcome, done.outcome)
+                if outcome in NOT_RUN:
+                    key = (*base, ("reason", outcome))
+                    self._not_run[key] = self._not_run.get(key, 0) + 1
+                    continue
                 key = (*base, ("outcome", outcome))
                 self._attempts[key] = self._attempts.get(key, 0) + 1
                 if done.duration is not None:
@@ -97,10 +107,17 @@ class Metrics:
         )
         with self._lock:
             attempts = sorted(self._attempts.items())
+            not_run = sorted(self._not_run.items())
             durations = sorted(
                 (labels, list(h.buckets), h.total, h.count) for labels, h in self._durations.items()
             )
         lines += [f"{PREFIX}_attempts_total{_labels(k)} {v}" for k, v in attempts]
+        lines += _family(
+            "not_run_total",
+            "counter",
+            "Executions handed to this worker's processes that did not run, by reason.",
+        )
+        lines += [f"{PREFIX}_not_run_total{_labels(k)} {v}" for k, v in not_run]
         name = f"{PREFIX}_attempt_duration_seconds"
         lines += _family(
             "attempt_duration_seconds", "histogram", "Seconds the task ran, per attempt."

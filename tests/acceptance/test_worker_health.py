@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -130,11 +131,17 @@ def test_metrics_scraped_during_a_drain_equal_the_real_outcomes(
         wait_until(drained, timeout=DEADLINE)
         final = store.get_many(ids)
 
+        texts: list[str] = []
+
         def counted() -> bool:  # the last results reach the parent just after the write
-            scrapes.append(attempts(get(port, "/metrics")[1]))
+            texts.append(get(port, "/metrics")[1])
+            scrapes.append(attempts(texts[-1]))
             return sum(scrapes[-1].values()) == sum(e.attempts for e in final)
 
-        wait_until(counted, timeout=DEADLINE)
+        with contextlib.suppress(pytest.fail.Exception):
+            wait_until(counted, timeout=DEADLINE)
+        recorded = sorted((e.task_path, str(e.status), e.attempts) for e in final)
+        assert sum(scrapes[-1].values()) == sum(e.attempts for e in final), (texts[-1], recorded)
     finally:
         stop(worker)
     assert worker.returncode == 0, log.read_text()

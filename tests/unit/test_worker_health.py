@@ -80,15 +80,25 @@ def test_the_metrics_text() -> None:
         ],
     )
     metrics.observe(job(a), [Done(execution_id=a.id, outcome="exit 0")])  # a job's exit status
+    # Handed out, never an attempt: counted apart.
+    metrics.observe(job(a, b), [Done(execution_id=a.id, outcome="refused")])
+    metrics.observe(job(b), [Done(execution_id=b.id, outcome="not_started")])
     text = metrics.render({"in_flight": ("Running.", 2), "processes_started_total": ("P.", 1)})
     lines = text.splitlines()
-    assert (
+    assert [line for line in lines if line.startswith("django_tasks_fs_attempts_total")] == [
         'django_tasks_fs_attempts_total{backend="default",queue="default",'
-        'task="app.tasks.a",outcome="succeeded"} 2'
+        'task="app.tasks.a",outcome="succeeded"} 2',
+        'django_tasks_fs_attempts_total{backend="default",queue="emails",'
+        'task="app.tasks.\\"b\\"",outcome="retry"} 1',
+    ]
+    assert "# TYPE django_tasks_fs_not_run_total counter" in lines
+    assert (
+        'django_tasks_fs_not_run_total{backend="default",queue="default",'
+        'task="app.tasks.a",reason="refused"} 1'
     ) in lines
     assert (
-        'django_tasks_fs_attempts_total{backend="default",queue="emails",'
-        'task="app.tasks.\\"b\\"",outcome="retry"} 1'
+        'django_tasks_fs_not_run_total{backend="default",queue="emails",'
+        'task="app.tasks.\\"b\\"",reason="not_started"} 1'
     ) in lines
     series = 'django_tasks_fs_attempt_duration_seconds_bucket{backend="default",queue="default",task="app.tasks.a"'
     assert f'{series},le="0.01"}} 0' in lines
