@@ -54,6 +54,10 @@ FORMAT_ENV = "DJANGO_TASKS_FS_LOG_FORMAT"
 _context: ContextVar[Mapping[str, Any]] = ContextVar(
     "django_tasks_fs_log_context", default=MappingProxyType({})
 )
+#: What every record of this process carries when neither it nor its context says
+#: otherwise (process_attributes): a worker process's id, for the records of threads
+#: that no context reaches (the Google clients' own threads).
+_process: dict[str, Any] = {}
 
 #: Python levels as Cloud Logging severities.
 _SEVERITIES = {
@@ -118,12 +122,27 @@ def log_context(
         _context.reset(token)
 
 
+@contextmanager
+def process_attributes(**attributes: Any) -> Iterator[None]:
+    """Give every record emitted while the block runs, in any thread of this process,
+    these attributes, under the record's own and its log context's."""
+    saved = dict(_process)
+    _process.update(attributes)
+    try:
+        yield
+    finally:
+        _process.clear()
+        _process.update(saved)
+
+
 def add_attributes(record: logging.LogRecord) -> logging.LogRecord:
-    """Set every FIELDS attribute on ``record``: its own, else the log context's, else None."""
+    """Set every FIELDS attribute on ``record``: its own, else the log context's, else
+    the process's, else None."""
     context = _context.get()
     for name in (*FIELDS, TRACEPARENT):
         if getattr(record, name, None) is None:
-            setattr(record, name, context.get(name))
+            value = context.get(name)
+            setattr(record, name, _process.get(name) if value is None else value)
     return record
 
 

@@ -16,7 +16,7 @@ import threading
 from multiprocessing.connection import Connection
 
 from ..exceptions import StoreUnavailable
-from ..logging import log_context
+from ..logging import process_attributes
 from .chunks import CLAIMED, Done, run_chunk, worker_name
 from .logs import configure_logging
 from .startup import report_started
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 def serve(conn: Connection, stop: threading.Event) -> None:
     """Run the jobs received on ``conn`` and send back what became of them."""
     name = worker_name()
-    with log_context(worker_id=name):
+    with process_attributes(worker_id=name):
         _serve(conn, stop, name)
 
 

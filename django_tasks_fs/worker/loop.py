@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING
 from ..backends.base import FirestoreBackend
 from ..exceptions import StoreNotConfigured, StoreUnavailable
 from ..group_completion import sweep_groups
-from ..logging import log_context
+from ..logging import process_attributes
 from ..scheduling.local import LocalCron
 from .chunks import Finished, worker_name
 from .feeds import REFRESH, Feeds, Wakeup
@@ -210,7 +210,7 @@ class Worker:
             self.serve_health()
         self.handout.start()
         try:
-            with log_context(worker_id=worker_name()):
+            with process_attributes(worker_id=worker_name()):
                 self._loop()
                 self.health.stopping = True
                 self.feeds.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 
 import pytest
 
@@ -13,6 +14,7 @@ from django_tasks_fs.logging import (
     CloudLoggingFormatter,
     TaskAttributes,
     log_context,
+    process_attributes,
     task_extra,
 )
 
@@ -111,6 +113,31 @@ def test_the_filter_gives_every_record_every_attribute() -> None:
     assert (made.execution_id, made.backend, made.worker_id, made.outcome) == (
         "e1", "b", "w", "succeeded",
     )  # fmt: skip
+
+
+def filtered() -> logging.LogRecord:
+    made = record()
+    TaskAttributes().filter(made)
+    return made
+
+
+def test_the_process_attributes_reach_every_thread_under_the_context() -> None:
+    seen: dict[str, logging.LogRecord] = {}
+
+    def in_a_thread() -> None:  # a thread no context reaches (e.g. a Google client's)
+        seen["thread"] = filtered()
+
+    with process_attributes(worker_id="host:1"):
+        thread = threading.Thread(target=in_a_thread)
+        thread.start()
+        thread.join()
+        with log_context(worker_id="attempt-w", execution_id="e1"):
+            seen["context"] = filtered()
+    seen["after"] = filtered()
+    assert seen["thread"].worker_id == "host:1"  # type: ignore[attr-defined]
+    assert seen["context"].worker_id == "attempt-w"  # type: ignore[attr-defined]
+    assert seen["context"].execution_id == "e1"  # type: ignore[attr-defined]
+    assert seen["after"].worker_id is None  # type: ignore[attr-defined]
 
 
 def test_the_records_own_attributes_win_over_the_context() -> None:
