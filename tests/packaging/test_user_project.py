@@ -2,7 +2,8 @@
 'django-tasks-fs[emulators]'`` into a fresh venv, ``django-admin startproject`` outside
 the checkout with ``DATABASES = {}``, then the documented local loop
 (docs/howto/local-development.md): ``manage.py tasks_emulators``, enqueue, the local
-worker, Cloud Tasks delivering to ``runserver``, a Cloud Run job, the admin behind the
+worker (with task policies, a unique key and a group), ``tasks_check``, Cloud Tasks
+delivering to ``runserver``, a Cloud Run job, the admin and its dashboard behind the
 IAP stand-in (docs/howto/admin.md), the pytest fixtures, and a clean stop on SIGTERM."""
 
 from __future__ import annotations
@@ -43,12 +44,43 @@ NOT_THE_USERS = (
 )
 
 TASKS_MODULE = """
+from datetime import timedelta
+
 from django.tasks import task
 
 
 @task
 def add(a, b):
     return a + b
+
+
+@task(max_attempts=2, backoff=timedelta(0))
+def fails():
+    raise ValueError("boom")
+
+
+@task
+def summarize(group_id, summary):
+    return summary
+"""
+
+#: Task policies, a unique key and a group (docs/howto/task-policies.md,
+#: unique-enqueue.md, groups.md), enqueued for the local worker.
+FEATURES = """
+from django_tasks_fs import enqueue_group
+from shop.tasks import add, fails, summarize
+group = enqueue_group(add, [((1, 2), {}), ((3, 4), {})], on_complete=summarize)
+first = add.using(unique_key="nightly").enqueue(5, 5)
+second = add.using(unique_key="nightly").enqueue(6, 6)
+print("IDS", group.id, first.id == second.id, fails.enqueue().id)
+"""
+FEATURES_DONE = """
+from django_tasks_fs import get_group
+from shop.tasks import fails, summarize
+group = get_group({group!r})
+callback = summarize.get_result(group.callback_ids[0])
+failed = fails.get_result({failing!r})
+print("DONE", group.status, callback.status, callback.return_value, failed.status, failed.attempts)
 """
 
 USER_TEST = """
@@ -307,6 +339,20 @@ def test_a_new_project_runs_everything_locally_from_the_wheel(
         check = f"from shop.tasks import add; r = add.get_result({enqueued!r}); print(r.status, r.return_value)"
         assert run(venv, project, env, "shell", "-c", check).splitlines()[-1] == "SUCCESSFUL 5"
 
+        # Task policies, unique keys and groups, from the wheel, run by the local worker.
+        ids = run(venv, project, env, "shell", "-c", FEATURES).splitlines()[-1].split()
+        assert ids[0] == "IDS", ids
+        assert ids[2] == "True", ids  # the key was held: the second call got the first's
+        run(venv, project, env, "run_tasks", "--burst")
+        done = FEATURES_DONE.format(group=ids[1], failing=ids[3])
+        assert run(venv, project, env, "shell", "-c", done).splitlines()[-1] == (
+            "DONE COMPLETE SUCCESSFUL {'size': 2, 'succeeded': 2, 'failed': 0} FAILED 2"
+        )
+        # The monitoring command (docs/howto/operations.md): nothing waits.
+        checked = run(venv, project, env, "tasks_check", "--max-backlog", "10").splitlines()
+        assert checked, checked
+        assert all(line.startswith("tasks_check: OK ") for line in checked), checked
+
         # Cloud Tasks: the emulated queue POSTs to execute/ on runserver, with a token.
         server = Background(
             [python, "manage.py", "runserver", f"127.0.0.1:{http_port}", "--noreload"],
@@ -359,6 +405,7 @@ def test_a_new_project_runs_everything_locally_from_the_wheel(
         admin = AdminBrowser(f"http://127.0.0.1:{iap_port}")
         assert "you@example.com" in admin.get("/admin/")
         assert enqueued in admin.get("/admin/django_tasks_fs/taskexecution/")
+        assert "shop.tasks.add" in admin.get("/admin/django_tasks_fs/taskexecution/dashboard/")
         admin.post(f"/admin/django_tasks_fs/taskexecution/default/{waiting}/cancel/")
         status = f"from shop.tasks import add; print(add.get_result({waiting!r}).status)"
         assert run(venv, project, env, "shell", "-c", status).splitlines()[-1] == "FAILED"
