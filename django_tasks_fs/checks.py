@@ -13,7 +13,6 @@ from typing import Any
 
 from django.core import checks
 
-from .backends.google_cloud import GoogleCloudBackend
 from .gcp.errors import GoogleCloudError
 from .gcp.resources import CloudResource, exists
 from .registry import firestore_backends
@@ -50,6 +49,8 @@ def check_credentials(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
 
 def required_resources(backends: Iterable[Any] | None = None) -> list[tuple[str, CloudResource]]:
     """(alias, resource) for every queue and job the Google Cloud backends of TASKS need."""
+    from .backends.google_cloud import GoogleCloudBackend  # not at start-up: see backends/
+
     found = firestore_backends().values() if backends is None else backends
     return [
         (b.alias, resource)

@@ -13,17 +13,19 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.core import checks
 from django.urls import NoReverseMatch, reverse
 
-from .backends.google_cloud import GoogleCloudBackend
 from .gcp.clients import EMULATOR_ENV as GCLOUD_EMULATOR_ENV
 from .options import GOOGLE_CERTS_URL
 from .registry import firestore_backends
 from .store.client import EMULATOR_ENV as FIRESTORE_EMULATOR_ENV
+
+if TYPE_CHECKING:
+    from .backends.google_cloud import GoogleCloudBackend
 
 #: The endpoints Google Cloud calls, by the option that locates each.
 ENDPOINTS = {
@@ -41,6 +43,8 @@ def _obj(alias: str) -> str:
 
 
 def _cloud_backends() -> list[GoogleCloudBackend]:
+    from .backends.google_cloud import GoogleCloudBackend  # not at start-up: see backends/
+
     return list(firestore_backends(GoogleCloudBackend).values())
 
 

@@ -24,12 +24,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from .backends.google_cloud import GoogleCloudBackend
 from .exceptions import MissingCloudResource
 from .group_completion import sweep_groups
 from .logging import task_extra
 from .store import DispatchState, TaskExecution
+
+if TYPE_CHECKING:  # annotations only: the admin imports this module's constants
+    from .backends.google_cloud import GoogleCloudBackend
 
 logger = logging.getLogger(__name__)
 

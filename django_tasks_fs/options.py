@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
-from .gcp.cloud_run import MAX_TASK_COUNT
+from .gcp.limits import MAX_TASK_COUNT
 from .option_spec import (
     BOOL,
     COMMAND,

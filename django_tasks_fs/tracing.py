@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 try:
-    from opentelemetry import propagate, trace
+    from opentelemetry import trace
     from opentelemetry.trace import SpanKind, Status, StatusCode
 except ImportError:  # pragma: no cover - exercised only without the extra
     trace = None  # type: ignore[assignment]
@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 TRACER_NAME = "django_tasks_fs"
 #: Environment variables that carry the context into Cloud Run Jobs (and back out).
 ENV_CARRIER = {"traceparent": "TRACEPARENT", "tracestate": "TRACESTATE"}
+
+
+def _propagate() -> Any:
+    """``opentelemetry.propagate``, imported on first use: it loads the configured
+    propagators (entry points) as it is imported, a cost a worker's start-up need not pay."""
+    from opentelemetry import propagate
+
+    return propagate
 
 
 class Backend(Protocol):
@@ -61,7 +69,7 @@ def producer_span(backend: Backend, execution: TaskExecution) -> Iterator[dict[s
         attributes=_attributes(backend, execution, "send"),
     ):
         carrier: dict[str, str] = {}
-        propagate.inject(carrier)
+        _propagate().inject(carrier)
         yield carrier
 
 
@@ -82,7 +90,7 @@ def producer_batch_span(
         f"send {template.queue_name}", kind=SpanKind.PRODUCER, attributes=attributes
     ):
         carrier: dict[str, str] = {}
-        propagate.inject(carrier)
+        _propagate().inject(carrier)
         yield carrier
 
 
@@ -95,7 +103,7 @@ def consumer_span(
         yield None
         return
     source = carrier if carrier and carrier.get("traceparent") else execution.trace_context
-    parent = propagate.extract(dict(source or {}))
+    parent = _propagate().extract(dict(source or {}))
     tracer = trace.get_tracer(TRACER_NAME)
     with tracer.start_as_current_span(
         f"process {execution.queue_name}",

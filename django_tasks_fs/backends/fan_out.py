@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..gcp.cloud_run import ENV_VALUE_MAX_BYTES, FAN_OUT_ENV, MAX_TASK_COUNT
+from ..gcp.cloud_run import FAN_OUT_ENV
+from ..gcp.limits import ENV_VALUE_MAX_BYTES, MAX_TASK_COUNT
 from ..store import TaskExecution
 from .google_cloud import dispatch_id
 

@@ -75,9 +75,6 @@ DISPATCH_ENV = "DJANGO_TASKS_FS_DISPATCH"
 #: Set on a fan-out's job execution instead: the dispatch ids of its members, comma
 #: separated, in task order (task ``CLOUD_RUN_TASK_INDEX`` runs the member at that index).
 FAN_OUT_ENV = "DJANGO_TASKS_FS_FAN_OUT"
-#: Cloud Run's limits: bytes in one environment variable's value; tasks in one execution.
-ENV_VALUE_MAX_BYTES = 32_768
-MAX_TASK_COUNT = 10_000
 #: How many of a job's executions a resend looks through (the newest first).
 FIND_LIMIT = 200
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass, field
 
-from ..backends.fan_out import member_env
 from .chunks import Done, Finished, Job, not_started
 from .startup import (
     Launched,
@@ -58,6 +57,9 @@ class JobRunner(StartingJobs):
         if len(job.executions) == 1:
             self._start(job, run, "0", {}, first.id)
             return
+        # Only in cloud_run_jobs mode: its modules are not part of every worker's start-up.
+        from ..backends.fan_out import member_env
+
         fan_out = member_env(job.ids)
         for index, execution in enumerate(job.executions):
             member = Job(backend=job.backend, executions=(execution,))

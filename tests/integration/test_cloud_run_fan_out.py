@@ -17,7 +17,7 @@ from django_tasks_fs import cancel_task, enqueue_many
 from django_tasks_fs.backends import CloudRunJobsBackend
 from django_tasks_fs.backends.fan_out import FanOutError, member_of, plan
 from django_tasks_fs.exceptions import GoogleCloudError, MissingCloudResource
-from django_tasks_fs.gcp import cloud_run
+from django_tasks_fs.gcp import cloud_run, limits
 from django_tasks_fs.gcp.resources import CloudResource, Kind
 from django_tasks_fs.store import DispatchState, TaskExecution
 from django_tasks_fs.store.ops.counting import disable_counting, enable_counting
@@ -74,7 +74,7 @@ def test_plan_splits_where_the_ids_would_outgrow_one_environment_variable() -> N
     runs = plan(executions, max_tasks=10_000)
     assert [len(run) for run in runs] == [993, 993, 14]
     for run in runs:
-        assert len(",".join(e.id for e in run).encode()) <= cloud_run.ENV_VALUE_MAX_BYTES
+        assert len(",".join(e.id for e in run).encode()) <= limits.ENV_VALUE_MAX_BYTES
     assert [e.id for run in runs for e in run] == [e.id for e in executions]
 
 

@@ -119,7 +119,8 @@ def test_printed_once_ignores_handlers_that_are_not_consoles(
 
 def test_the_worker_command_imports_no_cron_library_and_checks_only_its_own() -> None:
     """Start-up cost (benchmarks/startup.py): croniter is imported once a schedule needs
-    it, and run_tasks runs this library's system checks (and its backends'), not
+    it, the Google Cloud backends' modules and OpenTelemetry's propagators once they are
+    used, and run_tasks runs this library's system checks (and its backends'), not
     Django's whole set (the migration autodetector check imports the migrations)."""
     import subprocess
 
@@ -127,10 +128,13 @@ def test_the_worker_command_imports_no_cron_library_and_checks_only_its_own() ->
         "import sys, django; django.setup(); "
         "from django.core.management import load_command_class; "
         "command = load_command_class('django_tasks_fs', 'run_tasks'); "
-        "print(command.requires_system_checks, 'croniter' in sys.modules)"
+        "from django_tasks_fs.backends import ProcessBackend; "
+        "print(command.requires_system_checks, 'croniter' in sys.modules, "
+        "'django_tasks_fs.backends.google_cloud' in sys.modules, "
+        "'opentelemetry.propagate' in sys.modules)"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
     done = subprocess.run(
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
     )
-    assert done.stdout.split() == ["['django_tasks_fs']", "False"]
+    assert done.stdout.split() == ["['django_tasks_fs']", "False", "False", "False"]
