@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import enum
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -11,9 +14,17 @@ from google.cloud import firestore
 from google.cloud.firestore_v1 import _helpers
 
 from django_tasks_fs.store import ErrorEntry, TaskExecution
+from django_tasks_fs.store.ops import reset_memory
 from django_tasks_fs.store.ops.create_writes import create_write
+from tests.settings import tasks_setting
 
 PATH = "projects/p/databases/(default)/documents/executions/abc"
+
+
+class Colour(enum.StrEnum):
+    RED = "red"
+
+
 NOW = datetime(2026, 12, 2, 16, 40, 22, 132168, tzinfo=UTC)
 
 
@@ -40,6 +51,7 @@ def our_bytes(data: dict[str, Any]) -> bytes:
         {"list": [], "items": [1, "a", None, 2.5, True, NOW], "tuple": (1, 2)},
         {"map": {}, "nested": {"a": {"b": {"c": [1, {"d": "e"}]}}}, "dotted": {"a.b": 1}},
         {"list_of_maps": [{"k": 1}, {}], "key with spaces": "v", "ключ": 1},
+        {"enum": Colour.RED, "nested": {"sources": {"max_attempts": Colour.RED}}},
     ],
 )
 def test_plain_values_encode_as_the_client_does(data: dict[str, Any]) -> None:
@@ -74,3 +86,29 @@ def test_an_execution_document_encodes_as_the_client_does() -> None:
 )
 def test_other_values_go_through_the_clients_encoder(data: dict[str, Any]) -> None:
     assert our_bytes(data) == client_bytes(data)
+
+
+@pytest.fixture
+def memory(settings: Any) -> Iterator[None]:
+    settings.TASKS = tasks_setting(f"mem-{uuid.uuid4().hex[:8]}", store="memory")
+    yield
+    reset_memory()
+
+
+def test_the_documents_the_backends_create_take_the_fast_path(
+    memory: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A field whose value the fast path does not know sends every document through the
+    client's encoder, several times slower (bulk enqueue: docs/benchmarks.md)."""
+    from django.tasks import task_backends
+
+    from tests import tasks
+
+    def slow(*args: Any) -> Any:
+        raise AssertionError(f"the client's encoder was used for {args[1]!r}")
+
+    monkeypatch.setattr(_helpers, "pbs_for_create", slow)
+    backend: Any = task_backends["default"]
+    for task in (tasks.noop, tasks.noop.using(max_attempts=3, unique_key="k"), tasks.echo):
+        document = backend.build_execution(task, [1, {"a": [2.5, None]}], {"k": "v"}).to_document()
+        create_write(PATH, document)

@@ -55,6 +55,8 @@ def _encode(value: Any) -> Any:
         return _Value(array_value=_ArrayValue(values=[_encode(v) for v in value]))
     if kind is dict:
         return _Value(map_value=_MapValue(fields=_fields(value)))
+    if isinstance(value, str):  # a str subclass, e.g. a StrEnum: the client stores its text
+        return _Value(string_value=value)
     raise _NotPlain(kind.__name__)
 
 
