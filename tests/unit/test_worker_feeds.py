@@ -342,8 +342,11 @@ def test_a_burst_closes_the_ready_listener_polls_and_listens_again_after(
                 if worker.handout.stats.finished == 21:
                     break
             assert worker.handout.pool.chunks[-1] == [late.id]
+            # Enters the window, leaves it when claimed (the leaving arrives on the
+            # listener's thread, possibly after the body finished).
+            wait_until(lambda: counts.reads >= 2, timeout=30.0)
             assert counts.queries == 0
-            assert counts.reads == 2  # enters the window, leaves it when claimed
+            assert counts.reads == 2
         finally:
             worker.feeds.close()
             worker.handout.stop()
@@ -375,6 +378,10 @@ def test_a_full_window_pauses_the_listener_until_a_poll_comes_back_short(
                 break
         assert not worker.feeds.paused
         low = [write_execution(store, priority=0) for _ in range(5)]
+        # The listener's full window arrives before the loop looks: had it looked at a
+        # partial one (the writes arrive one by one on the listener's thread), it could
+        # hand out and claim all 5 before the window ever filled.
+        wait_until(worker.feeds.full, timeout=30.0)
         for _ in range(500):
             worker._step(state)
             if worker.feeds.paused:
@@ -394,7 +401,7 @@ def test_a_full_window_pauses_the_listener_until_a_poll_comes_back_short(
         assert sorted(handed) == sorted(e.id for e in low + high)
         # What was known when the listener closed went first; then the polls hand out
         # the best first: the executions written meanwhile, of a higher priority.
-        assert known < 5
+        assert known == 3  # the window: the batch size
         later = [5 if i in {e.id for e in high} else 0 for i in handed[known:]]
         assert later == [5, 5, 5, 5] + [0] * (5 - known)
     finally:
