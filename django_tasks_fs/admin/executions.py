@@ -175,6 +175,8 @@ class TaskExecutionAdmin(FirestoreModelAdmin):
         ]
         if e.group_id is not None:  # read from the execution itself: no extra read
             fields.append(("Group", f"{e.group_id} (one of {e.group_size} members)"))
+        if e.unique_key is not None:
+            fields.append(("Unique key", e.unique_key))
         runtime = [
             ("Lease owner", e.lease_owner or ""),
             ("Lease expires", local(e.lease_expires_at)),

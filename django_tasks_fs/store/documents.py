@@ -97,6 +97,7 @@ class TaskExecution:
     scheduled_task: str | None = None  #: name of the ScheduledTask that enqueued it
     group_id: str | None = None  #: the group it is a member of (store.groups)
     group_size: int | None = None  #: how many members that group has
+    unique_key: str | None = None  #: the task's unique key it was enqueued with (store.unique_keys)
     expires_at: datetime | None = None  #: for a Firestore TTL policy; set when finished
     trace_context: dict[str, str] = field(
         default_factory=dict

@@ -107,6 +107,7 @@ UNINDEXED_FIELDS: Mapping[str, frozenset[str]] = {
             "retry_policy",
             "lease_owner", "force_cancel", "redispatches", "redispatched_attempt",
             "cloud_task_name", "cloud_run_execution", "scheduled_task", "group_size",
+            "unique_key",  # shown in the admin; the key document is read by id
         }
     ),
     "schedules": frozenset(

@@ -100,6 +100,7 @@ class UniqueKeys:
         self, execution: TaskExecution, *, key: str, hold_for: timedelta | None
     ) -> UniqueOutcome:
         executions = self.executions
+        execution = execution.evolve(unique_key=key)  # stored with it: the admin shows it
         data = execution.to_document()
         ensure_fits(
             f"{executions.collection_name}/{execution.id}", data, what="The task's arguments"

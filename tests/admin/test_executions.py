@@ -142,6 +142,15 @@ def test_detail_shows_the_group_of_a_member(superuser: Client, add_execution: Ad
     assert f"{'g' * 32} (one of 100 members)" in html
 
 
+def test_detail_shows_the_unique_key_it_was_enqueued_with(
+    superuser: Client, add_execution: Add
+) -> None:
+    assert "Unique key" not in superuser.get(detail(add_execution())).content.decode()
+    html = superuser.get(detail(add_execution(unique_key="sync:<42>"))).content.decode()
+    assert "Unique key" in html
+    assert "sync:&lt;42&gt;" in html  # escaped
+
+
 def test_detail_404s(superuser: Client, tasks_project: str) -> None:
     assert superuser.get(f"{LIST}default/{'0' * 32}/").status_code == 404
     assert superuser.get(f"{LIST}nope/{'0' * 32}/").status_code == 404

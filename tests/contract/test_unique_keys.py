@@ -37,6 +37,7 @@ def test_a_new_key_writes_key_and_execution_in_one_commit(executions: ExecutionS
     assert key.data is not None
     assert key.update_time == stored.update_time
     assert (key.data["key"], key.data["execution_id"]) == (KEY, execution.id)
+    assert stored.unique_key == outcome.execution.unique_key == KEY  # the admin shows it
 
 
 def test_held_while_unfinished_then_taken_over(executions: ExecutionStore) -> None:
@@ -49,6 +50,7 @@ def test_held_while_unfinished_then_taken_over(executions: ExecutionStore) -> No
     executions.succeed(lease, None)
     second = keys.create(fresh(executions), key=KEY)
     assert second.created
+    assert executions.get(second.execution.id).unique_key == KEY  # a takeover keeps it too
     assert keys.holder_id("default", "tests.tasks.noop", KEY) == second.execution.id
     assert executions.get(first.id).id == first.id  # the finished one is left alone
 
