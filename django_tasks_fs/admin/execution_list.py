@@ -8,7 +8,8 @@ the per-status counts and the page are read in parallel.
 What a page costs does not grow with the collection: one query for the page (plus one
 get of the cursor's document after the first page), and one ``count()`` per status
 that stops at ``count_limit`` (shown as "1,000+"), so billed 1 read each. An
-uncapped count would be billed 1 read per 1,000 executions it matches.
+uncapped count would be billed 1 read per 1,000 executions it matches. A search by
+execution id is one get: its counts are those of what it found.
 """
 
 from __future__ import annotations
@@ -115,26 +116,28 @@ class ExecutionChangeList:
     # -- Firestore -------------------------------------------------------------------------
 
     def _read(self) -> None:
-        """Count each status and read the page (or the one execution searched for)."""
+        """Count each status and read the page; a search by id reads that one execution
+        and counts what it found (1 read, no count)."""
         store = self.backend.executions
+        if self.by_id:
+            try:
+                self.items = [store.get(self.query)]
+            except ExecutionNotFound:
+                self.items = []
+            self.status_counts = {s: sum(e.status == s for e in self.items) for s in STATUSES}
+            return
         with ThreadPoolExecutor(max_workers=len(STATUSES) + 1) as pool:
             counts = {
                 s: pool.submit(store.count, replace(self.filters, status=s), limit=self.count_limit)
                 for s in STATUSES
             }
-            if self.by_id:
-                try:
-                    self.items = [store.get(self.query)]
-                except ExecutionNotFound:
-                    self.items = []
-            else:
-                try:
-                    page = store.page(self.filters, cursor=self.cursor, limit=self.per_page)
-                except ExecutionNotFound:  # the cursor's document was deleted
-                    messages.error(self.request, GONE)
-                    page = store.page(self.filters, limit=self.per_page)
-                    self.cursor, self.trail = None, []
-                self.items, self.next_cursor = page.items, page.next_cursor
+            try:
+                page = store.page(self.filters, cursor=self.cursor, limit=self.per_page)
+            except ExecutionNotFound:  # the cursor's document was deleted
+                messages.error(self.request, GONE)
+                page = store.page(self.filters, limit=self.per_page)
+                self.cursor, self.trail = None, []
+            self.items, self.next_cursor = page.items, page.next_cursor
             self.status_counts = {s: f.result() for s, f in counts.items()}
 
     # -- links -----------------------------------------------------------------------------

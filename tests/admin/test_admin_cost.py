@@ -114,6 +114,9 @@ def test_a_page_costs_the_same_over_250_and_3000_executions(
     assert large["first page"]["reads"] == per_page + 1 + 4
     assert large["next page"]["reads"] == per_page + 1 + 4 + 1
     assert (large["detail"]["queries"], large["detail"]["reads"]) == (0, 1)
+    # A search by id reads that execution, and counts only what it found.
+    assert (large["id search"]["queries"], large["id search"]["reads"]) == (0, 1)
+    assert "<strong>Total</strong>: 1<" in large["id search"]["response"].content.decode()
 
 
 def test_counts_stop_at_the_limit_and_say_so(
