@@ -24,16 +24,22 @@ FLAGS = [
 
 
 def navigate(browser: Any, element: Any) -> None:
-    """Click something that loads a new page, and wait until that page has loaded."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
+    """Click something that loads a new page, and wait until that page has loaded.
+
+    The old page is marked with a window property rather than watched through an element
+    handle: while a page is being replaced, chromedriver may answer a question about an old
+    element with a generic error ("Node with given id does not belong to the document")
+    instead of the stale-element one Selenium's ``staleness_of`` expects.
+    """
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    old = browser.find_element(By.TAG_NAME, "html")
+    browser.execute_script("window.tfsOldPage = true")
     element.click()
-    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(old))
-    WebDriverWait(browser, 30).until(
-        lambda d: d.execute_script("return document.readyState") == "complete"
+    WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return !window.tfsOldPage && document.readyState === 'complete'"
+        )
     )
 
 

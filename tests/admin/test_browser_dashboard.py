@@ -45,6 +45,25 @@ def ready_shown(browser: Any) -> str | None:
         return None
 
 
+def pause_by_its_button(browser: Any) -> bool:
+    """Click Pause, retried while an auto-refresh replaces the page; True once paused.
+
+    A click can land on a page being unloaded, or on the new page before its script has
+    attached the button's handler; the pause is read back from where the handler keeps it.
+    """
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+
+    read = "return window.sessionStorage.getItem('tfs-dashboard-paused')"
+    try:
+        if browser.execute_script(read) == "1":
+            return True
+        browser.find_element(By.ID, "tfs-pause").click()
+        return bool(browser.execute_script(read) == "1")
+    except WebDriverException:
+        return False
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_dashboard_in_a_real_browser(
     browser: Any,
@@ -125,7 +144,7 @@ def test_the_dashboard_in_a_real_browser(
     add_execution()
     wait_until(lambda: ready_shown(browser) == "3", timeout=30)
     # Paused again: it stays paused across a reload.
-    browser.find_element(By.ID, "tfs-pause").click()
+    wait_until(lambda: pause_by_its_button(browser), timeout=30)
     browser.refresh()
     assert browser.find_element(By.ID, "tfs-refresh-state").text == "Auto-refresh paused."
     assert browser.find_element(By.ID, "tfs-pause").text == "Resume"
